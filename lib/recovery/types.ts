@@ -1,0 +1,20 @@
+import type { Backend, BackendEvent } from '../backends/types.js';
+
+/** One target of a route: a backend, the model name to ask it for, and what we know of its context window. */
+export interface RouteTarget {
+  backend: Backend;
+  model: string;
+  /** Context window of this target in tokens; unknown sizes are always tried after a context-length failure. */
+  contextLength?: number;
+}
+
+/** What executeRoute yields: the answering backend's events plus attempt/failover markers. */
+export type RoutedEvent =
+  | BackendEvent
+  | { type: 'attempt'; backend: string; model: string; attempt: number }
+  | { type: 'failover'; from: string; to: string; reason: string };
+
+/** Events that carry generated output: once one of these was yielded the stream is "after first token". */
+export function isOutputEvent(event: BackendEvent): boolean {
+  return event.type === 'content' || event.type === 'tool_calls' || event.type === 'refusal';
+}

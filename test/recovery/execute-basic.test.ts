@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { Backend, BackendEvent, ChatRequest } from '../../lib/backends/types.js';
+import { executeRoute, type RoutedEvent } from '../../lib/recovery/execute.js';
+
+/** A scripted in-process backend: these tests exercise routing order only; HTTP faults live in fault-*.test.ts. */
+function scripted(name: string, script: (req: ChatRequest) => AsyncIterable<BackendEvent>): Backend & { calls: ChatRequest[] } {
+  const calls: ChatRequest[] = [];
+  return {
+    name,
+    type: 'scripted',
+    continuation: false,
+    calls,
+    stream(req) {
+      calls.push(req);
+      return script(req);
+    },
+    async close() {},
+  };
+}
+
+async function collect(it: AsyncIterable<RoutedEvent>): Promise<RoutedEvent[]> {
+  const out: RoutedEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+const req: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+
+describe('executeRoute (ordering)', () => {
+  it('fails over before the first token and names the answering backend in start', async () => {
+    const a = scripted('a', async function* () {
+      yield { type: 'start', model: 'a-model' };
+      throw Object.assign(new Error('boom'), { kind: 'http', status: 500, retryable: true });
+    });
+    const b = scripted('b', async function* () {
+      yield { type: 'start', model: 'b-model' };
+      yield { type: 'content', text: 'hello' };
+      yield { type: 'finish', reason: 'stop' };
+    });
+    const events = await collect(
+      executeRoute([{ backend: a, model: 'x' }, { backend: b, model: 'y' }], req, { signal: new AbortController().signal }),
+    );
+    expect(events.filter((e) => e.type === 'start')).toEqual([{ type: 'start', model: 'b-model' }]);
+    expect(events.map((e) => e.type)).toEqual(['attempt', 'failover', 'attempt', 'start', 'content', 'finish']);
+    expect(b.calls[0]!.model).toBe('y');
+  });
+
+  it('rethrows a failure after the first token instead of restarting', async () => {
+    const a = scripted('a', async function* () {
+      yield { type: 'start', model: 'a' };
+      yield { type: 'content', text: 'par' };
+      throw Object.assign(new Error('cut'), { kind: 'cut', retryable: true });
+    });
+    const b = scripted('b', async function* () {
+      yield { type: 'finish', reason: 'stop' };
+    });
+    await expect(
+      collect(executeRoute([{ backend: a, model: 'x' }, { backend: b, model: 'y' }], req, { signal: new AbortController().signal })),
+    ).rejects.toThrow('cut');
+    expect(b.calls).toHaveLength(0);
+  });
+
+  it('treats a stream without finish as cut', async () => {
+    const a = scripted('a', async function* () {
+      yield { type: 'content', text: 'par' };
+    });
+    await expect(
+      collect(executeRoute([{ backend: a, model: 'x' }], req, { signal: new AbortController().signal })),
+    ).rejects.toMatchObject({ kind: 'cut' });
+  });
+});
