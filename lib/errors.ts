@@ -26,3 +26,11 @@ export class InvalidArgumentError extends AbiError {
     this.name = 'InvalidArgumentError';
   }
 }
+
+/** A GGUF model file is missing, truncated, corrupt or of an unsupported kind; the message names the file and the offending key or tensor. */
+export class GgufError extends AbiError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ABI_ERR_GGUF', options);
+    this.name = 'GgufError';
+  }
+}
