@@ -1,0 +1,63 @@
+import type { IncomingMessage } from 'node:http';
+import { badRequest, payloadTooLarge, unsupportedMediaType } from '../protocol/errors.js';
+import { parseJsonBody } from '../protocol/json.js';
+
+/** Limits applied to every JSON request body. */
+export interface BodyLimits {
+  /** Largest accepted body in bytes (413 above it). */
+  bodyLimitBytes: number;
+  /** Deepest accepted JSON nesting (400 above it). */
+  maxJsonDepth: number;
+}
+
+/** Marks an error after which the connection must not be reused: the rest of the body was never read. */
+export const CLOSE_CONNECTION = Symbol('closeConnection');
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (!value) return false;
+  const mediaType = value.split(';', 1)[0]!.trim().toLowerCase();
+  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'));
+}
+
+/**
+ * Reads and parses a JSON body. The content type is checked before a byte is read (415), a declared
+ * Content-Length over the limit is refused at once and a chunked body is cut as soon as it passes
+ * the limit (413); both leave unread bytes on the socket, so the error is marked to close the connection.
+ */
+export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+  if (!isJsonContentType(req.headers['content-type'])) {
+    throw markClose(unsupportedMediaType(req.headers['content-type']), req);
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limits.bodyLimitBytes) {
+    throw markClose(payloadTooLarge(limits.bodyLimitBytes), req);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limits.bodyLimitBytes) throw markClose(payloadTooLarge(limits.bodyLimitBytes), req);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if ((err as { [CLOSE_CONNECTION]?: boolean })[CLOSE_CONNECTION]) throw err;
+    throw badRequest('The request body could not be read completely.', null, 'incomplete_body');
+  }
+  return parseJsonBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), { maxDepth: limits.maxJsonDepth });
+}
+
+function markClose<E extends Error>(err: E, req: IncomingMessage): E {
+  // Stop reading: the unread remainder makes the connection unusable for another request.
+  req.pause();
+  (err as unknown as { [CLOSE_CONNECTION]: boolean })[CLOSE_CONNECTION] = true;
+  return err;
+}
+
+/** Requires a JSON object at the top level. */
+export function requireObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest('Request body must be a JSON object.', null, 'invalid_request');
+  }
+  return body as Record<string, unknown>;
+}
