@@ -1,80 +1,239 @@
-import type { ChatRequest } from '../backends/types.js';
+import type { BackendEvent, ChatRequest } from '../backends/types.js';
+import { ApiError, serviceUnavailable } from '../protocol/errors.js';
+import { runAttempt, type AttemptTimeouts } from './attempt.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
+import { PrefixMismatchError, StreamCutError } from './errors.js';
 import type { RecoveryEmitter } from './events.js';
-import { describeFailure, failureReason } from './failure.js';
-import { isOutputEvent, type RouteTarget, type RoutedEvent } from './types.js';
+import { describeFailure, failureReason, type Failure } from './failure.js';
+import { RetryPolicy } from './retry-policy.js';
+import { sleep } from './sleep.js';
+import type { RouteTarget, RoutedEvent } from './types.js';
 
 export type { RouteTarget, RoutedEvent } from './types.js';
+
+/** Minimal logger shape (pino satisfies it). */
+export interface RecoveryLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** Long-lived recovery machinery shared by all requests (built once from the `recovery` config). */
+export interface RecoveryRuntime {
+  retry: RetryPolicy;
+  /** Breaker of a backend, when breakers are configured. */
+  breakerFor?(backend: string): CircuitBreaker | undefined;
+  /**
+   * What a `continuation: false` target does after a mid-stream failure: regenerate and verify that
+   * the already-sent prefix matches (true, default), or be skipped so the stream ends with an error (false).
+   */
+  regenerateOnFailover?: boolean;
+  /** Timeouts for targets that do not carry their own. */
+  defaultTimeouts?: AttemptTimeouts;
+  logger?: RecoveryLogger;
+}
 
 export interface ExecuteOptions {
   signal: AbortSignal;
   events?: RecoveryEmitter;
-  /** Text already delivered to the caller by an earlier run (resumed generation). */
+  /** Text already delivered to the caller by an earlier run: every target continues after it. */
   alreadySent?: string;
+  /** Retry policy, breakers and defaults; without it: default retry policy, no breakers, no timeouts. */
+  recovery?: RecoveryRuntime;
 }
 
-/** A stream ended without a finish event: a cut answer, never a success. */
-export class StreamCutError extends Error {
-  readonly code = 'ABI_ERR_BACKEND';
-  readonly kind = 'cut';
-  readonly retryable = true;
-  constructor(
-    readonly backend: string,
-    readonly afterFirstToken: boolean,
-  ) {
-    super(`stream from backend '${backend}' ended without a finish reason`);
-    this.name = 'StreamCutError';
-  }
-}
+const defaultRuntime: RecoveryRuntime = { retry: new RetryPolicy() };
+
+/** Outcome of one attempt, as far as routing cares. */
+type AttemptResult = { ok: true } | { ok: false; failure: Failure; newOutput: boolean };
 
 /**
- * Streams a chat request through a route's targets in order. Before the first output event any
- * failure moves on to the next target; after it the failure is rethrown, so a cut answer is never
- * presented as complete. The `start` event is held back until the first output so that it names
- * the backend that actually answers.
+ * Streams a chat request through a route's targets in order, with retries, breakers, timeouts and
+ * mid-stream failover (see docs/recovery.md for every case). The stream either completes with a
+ * `finish` event or throws: a cut answer is never presented as complete.
+ *
+ * - `start` is emitted once, just before the first output, and names the backend that answers.
+ * - `usage` is reported only from the attempt that completed the answer.
+ * - After output was delivered, a failure continues on the next target that can continue (prefill
+ *   for `continuation: true`, verified regeneration otherwise); if none can, the original failure is thrown.
  */
-export async function* executeRoute(
-  targets: RouteTarget[],
-  request: ChatRequest,
-  opts: ExecuteOptions,
-): AsyncGenerator<RoutedEvent> {
-  let lastError: unknown;
-  for (let i = 0; i < targets.length; i++) {
-    const target = targets[i]!;
+export async function* executeRoute(targets: RouteTarget[], request: ChatRequest, opts: ExecuteOptions): AsyncGenerator<RoutedEvent> {
+  const rt = opts.recovery ?? defaultRuntime;
+  const regenerate = rt.regenerateOnFailover ?? true;
+  const deadline = Date.now() + rt.retry.deadlineMs;
+  let delivered = opts.alreadySent ?? '';
+  let deliveredToolCalls = false;
+  let startSent = false;
+  let pendingStartModel: string | undefined;
+  let attemptNo = 0;
+  let lastFailure: Failure | undefined;
+  /** The failure that broke the stream after output was delivered; the final error names it. */
+  let midStreamFailure: Failure | undefined;
+  /** After context_length_exceeded on a target of known size: skip targets no larger. */
+  let contextCeiling: number | undefined;
+  let attemptsMade = 0;
+  let earliestProbeMs = Number.POSITIVE_INFINITY;
+
+  for (let t = 0; t < targets.length; t++) {
+    const target = targets[t]!;
     const name = target.backend.name;
-    yield { type: 'attempt', backend: name, model: target.model, attempt: i + 1 };
-    let pendingStart: RoutedEvent | undefined;
-    let sentOutput = false;
-    let finished = false;
-    try {
+    const next = targets[t + 1]?.backend.name ?? 'none';
+    const midStream = delivered.length > 0 || deliveredToolCalls;
+
+    if (contextCeiling !== undefined && target.contextLength !== undefined && target.contextLength <= contextCeiling) continue;
+    let mode: 'fresh' | 'prefill' | 'regenerate' = 'fresh';
+    if (midStream) {
+      if (deliveredToolCalls) continue;
+      if (target.backend.continuation) mode = 'prefill';
+      else if (regenerate) mode = 'regenerate';
+      else continue;
+    }
+
+    const breaker = rt.breakerFor?.(name);
+    const backoff = rt.retry.backoff.start();
+    for (let onTarget = 1; ; onTarget++) {
+      if (opts.signal.aborted) throw opts.signal.reason;
+      if (Date.now() >= deadline) break;
+      const admission = breaker ? breaker.admit() : { admitted: true as const, probe: false };
+      if (!admission.admitted) {
+        earliestProbeMs = Math.min(earliestProbeMs, admission.retryInMs);
+        break;
+      }
+      attemptNo++;
+      attemptsMade++;
+      yield { type: 'attempt', backend: name, model: target.model, attempt: attemptNo };
+
       const req: ChatRequest = { ...request, model: target.model };
-      if (opts.alreadySent) req.prefill = opts.alreadySent;
-      for await (const event of target.backend.stream(req, opts.signal)) {
-        if (event.type === 'start') {
-          pendingStart = event;
-          continue;
+      delete req.prefill;
+      if (mode === 'prefill') req.prefill = delivered;
+      const timeouts = target.timeouts ?? rt.defaultTimeouts ?? {};
+
+      const pendingUsage: BackendEvent[] = [];
+      let verified = mode === 'regenerate' ? 0 : delivered.length;
+      let newOutput = false;
+      let finished = false;
+      let result: AttemptResult;
+      try {
+        for await (const event of runAttempt(target.backend, req, opts.signal, timeouts)) {
+          if (event.type === 'start') {
+            if (!startSent) pendingStartModel = event.model;
+            continue;
+          }
+          if (event.type === 'usage') {
+            pendingUsage.push(event);
+            continue;
+          }
+          let out: BackendEvent | undefined = event;
+          if (verified < delivered.length) {
+            // Regeneration: what overlaps the delivered text must match it exactly and is not re-sent.
+            if (event.type !== 'content') throw new PrefixMismatchError(name);
+            const overlap = Math.min(event.text.length, delivered.length - verified);
+            if (event.text.slice(0, overlap) !== delivered.slice(verified, verified + overlap)) throw new PrefixMismatchError(name);
+            verified += overlap;
+            out = overlap < event.text.length ? { type: 'content', text: event.text.slice(overlap) } : undefined;
+          }
+          if (!out) continue;
+          if (!startSent) {
+            startSent = true;
+            yield { type: 'start', model: pendingStartModel ?? target.model };
+          }
+          if (out.type === 'content') {
+            delivered += out.text;
+            verified = delivered.length;
+            newOutput = true;
+          } else if (out.type === 'tool_calls') {
+            deliveredToolCalls = true;
+            newOutput = true;
+          } else if (out.type === 'refusal') {
+            newOutput = true;
+          } else if (out.type === 'finish') {
+            finished = true;
+          }
+          yield out;
         }
-        if (pendingStart) {
-          yield pendingStart;
-          pendingStart = undefined;
+        result = finished ? { ok: true } : { ok: false, failure: describeFailure(new StreamCutError(name, newOutput || midStream)), newOutput };
+      } catch (error) {
+        if (opts.signal.aborted) {
+          breaker?.releaseUnused(admission.probe);
+          throw opts.signal.reason ?? error;
         }
-        if (isOutputEvent(event)) sentOutput = true;
-        if (event.type === 'finish') finished = true;
-        yield event;
+        // A failure after the finish reason arrived loses nothing the caller needs: finalise the answer.
+        result = finished ? { ok: true } : { ok: false, failure: describeFailure(error), newOutput };
       }
-      if (!finished) throw new StreamCutError(name, sentOutput);
-      return;
-    } catch (error) {
-      if (opts.signal.aborted) throw error;
-      const failure = describeFailure(error);
-      if (sentOutput || failure.providerCode === 'content_policy_violation') throw error;
-      lastError = error;
-      const next = targets[i + 1];
-      if (next) {
-        const reason = failureReason(failure);
-        opts.events?.emit('fallback', { backend: name, attempt: i + 1, reason, to: next.backend.name });
-        yield { type: 'failover', from: name, to: next.backend.name, reason };
+
+      if (result.ok) {
+        breaker?.onSuccess(admission.probe);
+        for (const u of pendingUsage) yield u;
+        return;
       }
+      const failure = result.failure;
+      const reason = failureReason(failure);
+      lastFailure = failure;
+      if (breaker) {
+        if (failure.retryable || failure.kind === 'cut') breaker.onFailure(admission.probe, failure.kind === 'timeout' ? 'timeout' : 'failure', reason);
+        else breaker.onSuccess(admission.probe); // it answered; the request was rejected on its merits
+      }
+      rt.logger?.warn({ backend: name, attempt: attemptNo, reason, err: failure.message }, 'upstream attempt failed');
+
+      if (failure.providerCode === 'content_policy_violation' && !midStream && !result.newOutput) {
+        throw new ApiError(`The provider rejected the request under its content policy: ${failure.message}`, {
+          status: 400,
+          type: 'invalid_request_error',
+          code: 'content_policy_violation',
+          cause: failure.error,
+        });
+      }
+      if (result.newOutput || (midStream && !midStreamFailure)) {
+        midStreamFailure ??= failure;
+        opts.events?.emit('failover:mid-stream', {
+          backend: name,
+          attempt: attemptNo,
+          reason,
+          to: next,
+          deliveredChars: delivered.length,
+          mode: nextMode(targets, t + 1, regenerate, deliveredToolCalls),
+        });
+        yield { type: 'failover', from: name, to: next, reason };
+        break;
+      }
+      if (failure.providerCode === 'context_length_exceeded') {
+        if (target.contextLength !== undefined) contextCeiling = Math.max(contextCeiling ?? 0, target.contextLength);
+        opts.events?.emit('fallback', { backend: name, attempt: attemptNo, reason, to: next });
+        yield { type: 'failover', from: name, to: next, reason };
+        break;
+      }
+      if (midStream) {
+        // A continuing target failed: move on, but the original failure stays the one reported.
+        opts.events?.emit('fallback', { backend: name, attempt: attemptNo, reason, to: next });
+        yield { type: 'failover', from: name, to: next, reason };
+        break;
+      }
+      const decision = rt.retry.decide(failure, onTarget, backoff, deadline - Date.now());
+      if (decision.action === 'retry') {
+        opts.events?.emit('retry', { backend: name, attempt: attemptNo, reason, delayMs: decision.delayMs });
+        await sleep(decision.delayMs, opts.signal);
+        continue;
+      }
+      opts.events?.emit('fallback', { backend: name, attempt: attemptNo, reason: `${reason}:${decision.reason}`, to: next });
+      yield { type: 'failover', from: name, to: next, reason };
+      break;
     }
   }
-  throw lastError ?? new Error('route has no targets');
+
+  if (midStreamFailure) throw midStreamFailure.error;
+  if (attemptsMade === 0 && Number.isFinite(earliestProbeMs)) {
+    throw serviceUnavailable('Every backend of this route is unavailable (circuit breaker open).', {
+      retryAfterSec: Math.max(1, Math.ceil(earliestProbeMs / 1000)),
+      code: 'backends_unavailable',
+    });
+  }
+  if (lastFailure) throw lastFailure.error;
+  throw serviceUnavailable('No backend of this route could take the request.', { code: 'backends_unavailable' });
+}
+
+function nextMode(targets: RouteTarget[], from: number, regenerate: boolean, toolCalls: boolean): 'prefill' | 'regenerate' | 'none' {
+  if (toolCalls) return 'none';
+  for (let i = from; i < targets.length; i++) {
+    if (targets[i]!.backend.continuation) return 'prefill';
+    if (regenerate) return 'regenerate';
+  }
+  return 'none';
 }

@@ -41,23 +41,31 @@ describe('executeRoute (ordering)', () => {
       executeRoute([{ backend: a, model: 'x' }, { backend: b, model: 'y' }], req, { signal: new AbortController().signal }),
     );
     expect(events.filter((e) => e.type === 'start')).toEqual([{ type: 'start', model: 'b-model' }]);
-    expect(events.map((e) => e.type)).toEqual(['attempt', 'failover', 'attempt', 'start', 'content', 'finish']);
+    expect(events.map((e) => e.type)).toEqual(['attempt', 'attempt', 'attempt', 'failover', 'attempt', 'start', 'content', 'finish']);
+    expect(a.calls).toHaveLength(3);
     expect(b.calls[0]!.model).toBe('y');
   });
 
-  it('rethrows a failure after the first token instead of restarting', async () => {
+  it('after the first token a failure with no target able to continue rethrows the original failure', async () => {
     const a = scripted('a', async function* () {
       yield { type: 'start', model: 'a' };
       yield { type: 'content', text: 'par' };
       throw Object.assign(new Error('cut'), { kind: 'cut', retryable: true });
     });
     const b = scripted('b', async function* () {
+      yield { type: 'content', text: 'other' };
       yield { type: 'finish', reason: 'stop' };
     });
+    const seen: RoutedEvent[] = [];
     await expect(
-      collect(executeRoute([{ backend: a, model: 'x' }, { backend: b, model: 'y' }], req, { signal: new AbortController().signal })),
+      (async () => {
+        for await (const e of executeRoute([{ backend: a, model: 'x' }, { backend: b, model: 'y' }], req, { signal: new AbortController().signal })) seen.push(e);
+      })(),
     ).rejects.toThrow('cut');
-    expect(b.calls).toHaveLength(0);
+    // b regenerated a different prefix: nothing of it reaches the caller, and b never saw a prefill.
+    expect(b.calls).toHaveLength(1);
+    expect(b.calls[0]!.prefill).toBeUndefined();
+    expect(seen.filter((e) => e.type === 'content')).toEqual([{ type: 'content', text: 'par' }]);
   });
 
   it('treats a stream without finish as cut', async () => {
