@@ -1,4 +1,5 @@
 import { AbiError } from '../errors.js';
+import { ApiError, type ApiErrorConvertible } from '../protocol/errors.js';
 
 /**
  * Why a presented credential was refused. Stable: clients and tests match on these, and they are
@@ -23,11 +24,11 @@ export type AuthReason =
  * `code` stays the package-wide `ABI_ERR_AUTH`; `reason` is the OpenAI envelope `code`.
  * Messages never contain key material or the presented token.
  */
-export class AuthError extends AbiError {
+export class AuthError extends AbiError implements ApiErrorConvertible {
   readonly status: 401 | 403;
   readonly reason: AuthReason;
   /** OpenAI envelope `type`. */
-  readonly type = 'invalid_request_error';
+  readonly type: 'authentication_error' | 'permission_error';
   readonly param: string | null = null;
   readonly headers: Record<string, string>;
 
@@ -36,6 +37,7 @@ export class AuthError extends AbiError {
     this.name = 'AuthError';
     this.reason = reason;
     this.status = options?.status ?? 401;
+    this.type = this.status === 403 ? 'permission_error' : 'authentication_error';
     const errorParam = this.status === 403 ? 'insufficient_scope' : reason === 'missing_credentials' ? '' : 'invalid_token';
     this.headers = {
       'www-authenticate': errorParam ? `Bearer realm="abi", error="${errorParam}"` : 'Bearer realm="abi"',
@@ -45,6 +47,10 @@ export class AuthError extends AbiError {
   /** The OpenAI error envelope for this refusal. */
   toEnvelope(): { error: { message: string; type: string; param: string | null; code: string } } {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.reason } };
+  }
+
+  toApiError(): ApiError {
+    return new ApiError(this.message, { status: this.status, type: this.type, param: this.param, code: this.reason, headers: this.headers, cause: this });
   }
 }
 

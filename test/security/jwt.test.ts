@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT, UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair, base64url } from 'jose';
+import { SignJWT, UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair, base64url, type CryptoKey } from 'jose';
 import { createJwtVerifier, type JwtConfig, type WarnLogger } from '../../lib/security/jwt.js';
 import { AuthError } from '../../lib/security/errors.js';
 
@@ -56,7 +56,7 @@ describe('JWT verification with an HMAC secret', () => {
     const err = await refusal(verifier.verify(await makeToken()));
     expect(err.reason).toBe(reason);
     expect(err.status).toBe(401);
-    expect(err.toEnvelope()).toEqual({ error: { message: err.message, type: 'invalid_request_error', param: null, code: reason } });
+    expect(err.toEnvelope()).toEqual({ error: { message: err.message, type: 'authentication_error', param: null, code: reason } });
     expect(err.message).not.toContain(SECRET);
   });
 
