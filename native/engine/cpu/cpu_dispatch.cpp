@@ -1,0 +1,170 @@
+// Picks scalar or AVX2 kernels per call; the CPUID check and ABI_FORCE_SCALAR are read once.
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/cpu/kernels_avx2.hpp"
+#include "engine/quant/quant.hpp"
+
+namespace abi::quant {
+
+namespace {
+
+// Adapters from the typed scalar references to the untyped vec_dot_fn signature.
+float ref_f32(int64_t n, const void *w, const void *x) {
+    return vec_dot_f32_ref(n, static_cast<const float *>(w), static_cast<const float *>(x));
+}
+float ref_f16(int64_t n, const void *w, const void *x) {
+    return vec_dot_f16_ref(n, static_cast<const uint16_t *>(w), static_cast<const uint16_t *>(x));
+}
+float ref_bf16(int64_t n, const void *w, const void *x) {
+    return vec_dot_bf16_ref(n, static_cast<const uint16_t *>(w), static_cast<const uint16_t *>(x));
+}
+float ref_q4_0(int64_t n, const void *w, const void *x) {
+    return vec_dot_q4_0_q8_0_ref(n, static_cast<const block_q4_0 *>(w), static_cast<const block_q8_0 *>(x));
+}
+float ref_q8_0(int64_t n, const void *w, const void *x) {
+    return vec_dot_q8_0_q8_0_ref(n, static_cast<const block_q8_0 *>(w), static_cast<const block_q8_0 *>(x));
+}
+float ref_q4_K(int64_t n, const void *w, const void *x) {
+    return vec_dot_q4_K_q8_K_ref(n, static_cast<const block_q4_K *>(w), static_cast<const block_q8_K *>(x));
+}
+float ref_q5_K(int64_t n, const void *w, const void *x) {
+    return vec_dot_q5_K_q8_K_ref(n, static_cast<const block_q5_K *>(w), static_cast<const block_q8_K *>(x));
+}
+float ref_q6_K(int64_t n, const void *w, const void *x) {
+    return vec_dot_q6_K_q8_K_ref(n, static_cast<const block_q6_K *>(w), static_cast<const block_q8_K *>(x));
+}
+
+vec_dot_fn scalar_vec_dot(ggml_type type) {
+    switch (type) {
+        case ggml_type::F32:
+            return ref_f32;
+        case ggml_type::F16:
+            return ref_f16;
+        case ggml_type::BF16:
+            return ref_bf16;
+        case ggml_type::Q4_0:
+            return ref_q4_0;
+        case ggml_type::Q8_0:
+            return ref_q8_0;
+        case ggml_type::Q4_K:
+            return ref_q4_K;
+        case ggml_type::Q5_K:
+            return ref_q5_K;
+        case ggml_type::Q6_K:
+            return ref_q6_K;
+        default:
+            return nullptr;
+    }
+}
+
+vec_dot_fn avx2_vec_dot(ggml_type type) {
+    switch (type) {
+        case ggml_type::F32:
+            return avx2::vec_dot_f32;
+        case ggml_type::F16:
+            return avx2::vec_dot_f16;
+        case ggml_type::BF16:
+            return avx2::vec_dot_bf16;
+        case ggml_type::Q4_0:
+            return avx2::vec_dot_q4_0_q8_0;
+        case ggml_type::Q8_0:
+            return avx2::vec_dot_q8_0_q8_0;
+        case ggml_type::Q4_K:
+            return avx2::vec_dot_q4_K_q8_K;
+        case ggml_type::Q5_K:
+            return avx2::vec_dot_q5_K_q8_K;
+        case ggml_type::Q6_K:
+            return avx2::vec_dot_q6_K_q8_K;
+        default:
+            return nullptr;
+    }
+}
+
+cpu_impl resolve(cpu_impl impl) {
+    if (impl != cpu_impl::best) return impl;
+    return cpu_active_impl();
+}
+
+}  // namespace
+
+bool cpu_has_avx2() {
+    static const bool has = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }();
+    return has;
+}
+
+cpu_impl cpu_active_impl() {
+    static const cpu_impl active = [] {
+        const char *force = std::getenv("ABI_FORCE_SCALAR");
+        const bool forced = force != nullptr && std::strcmp(force, "1") == 0;
+        return !forced && cpu_has_avx2() ? cpu_impl::avx2 : cpu_impl::scalar;
+    }();
+    return active;
+}
+
+const char *cpu_impl_name(cpu_impl impl) {
+    switch (resolve(impl)) {
+        case cpu_impl::avx2:
+            return "avx2";
+        default:
+            return "scalar";
+    }
+}
+
+vec_dot_fn get_vec_dot(ggml_type type, cpu_impl impl) {
+    return resolve(impl) == cpu_impl::avx2 ? avx2_vec_dot(type) : scalar_vec_dot(type);
+}
+
+float vec_dot(ggml_type type, int64_t n, const void *w_row, const void *x_act, cpu_impl impl) {
+    const vec_dot_fn fn = get_vec_dot(type, impl);
+    return fn != nullptr ? fn(n, w_row, x_act) : 0.0f;
+}
+
+void quantize_activation(ggml_type type, const float *x, void *dst, int64_t n, cpu_impl impl) {
+    const bool simd = resolve(impl) == cpu_impl::avx2;
+    switch (vec_dot_type(type)) {
+        case ggml_type::Q8_0:
+            if (simd) {
+                avx2::quantize_row_q8_0(x, static_cast<block_q8_0 *>(dst), n);
+            } else {
+                quantize_row_q8_0_ref(x, static_cast<block_q8_0 *>(dst), n);
+            }
+            return;
+        case ggml_type::F16:
+            if (simd) {
+                avx2::quantize_row_f16(x, static_cast<uint16_t *>(dst), n);
+            } else {
+                quantize_row_f16_ref(x, static_cast<uint16_t *>(dst), n);
+            }
+            return;
+        default:
+            // Q8_K, BF16 and F32: ggml's x86 path uses the scalar reference for these too.
+            quantize_row_ref(vec_dot_type(type), x, dst, n);
+            return;
+    }
+}
+
+void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act, float *y,
+            int64_t r0, int64_t r1, cpu_impl impl) {
+    const vec_dot_fn fn = get_vec_dot(type, impl);
+    if (fn == nullptr || r0 < 0 || r1 > rows) return;
+    const auto *base = static_cast<const uint8_t *>(w);
+    for (int64_t r = r0; r < r1; ++r) y[r] = fn(cols, base + static_cast<size_t>(r) * row_bytes, x_act);
+}
+
+void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
+            size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1, cpu_impl impl) {
+    const vec_dot_fn fn = get_vec_dot(type, impl);
+    if (fn == nullptr || r0 < 0 || r1 > rows) return;
+    const auto *base = static_cast<const uint8_t *>(w);
+    const auto *xs = static_cast<const uint8_t *>(x_act);
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t *row = base + static_cast<size_t>(r) * row_bytes;
+        for (int64_t v = 0; v < n_vec; ++v) y[v * y_stride + r] = fn(cols, row, xs + static_cast<size_t>(v) * x_stride);
+    }
+}
+
+}  // namespace abi::quant

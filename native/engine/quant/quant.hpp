@@ -1,0 +1,249 @@
+#pragma once
+// Tensor formats of the local engine: ggml's type ids and block layouts, fp16/bf16 conversion,
+// scalar reference quantizers, dequantizers and dot products, and the dispatching CPU entry points.
+//
+// How the engine uses it (mirrors llama.cpp's CPU backend, so our logits track llama.cpp's):
+//   1. A weight matrix W of type T is `rows` rows of `cols` elements, each row `row_size(T, cols)`
+//      bytes, exactly as stored in the GGUF file (blocks packed back to back, no padding).
+//   2. Once per activation vector x (cols floats): quantize it to T's vec_dot type with
+//      `quantize_activation(T, x, buf, cols)`, where `buf` holds `activation_size(T, cols)` bytes
+//      (Q4_0/Q8_0 → Q8_0, Q4_K/Q5_K/Q6_K → Q8_K, F16 → F16, BF16 → BF16, F32 → F32 copy).
+//   3. `matvec(T, W, row_bytes, rows, cols, buf, y, r0, r1)` writes y[r] = dot(row r, x) for
+//      r in [r0, r1); worker threads each take a disjoint row range. `matmul` does the same for
+//      several activation vectors at once (prompt prefill) so each weight row is read once per batch.
+//   4. Token embeddings: `dequantize_row(T, row, dst, cols)`.
+//
+// Every dispatching entry point (vec_dot, matvec, matmul, quantize_activation) picks the AVX2/FMA
+// kernels from native/engine/cpu/ when the CPU has AVX2 and FMA, unless ABI_FORCE_SCALAR=1 is set
+// in the environment (read once, at first use); otherwise it runs the scalar reference here.
+// Pass an explicit `cpu_impl` to compare the two (tests, benches).
+//
+// Preconditions (the callers — GGUF reader and forward pass — validate before calling): n and cols
+// are multiples of the type's block size; buffers hold row_size(...) bytes. Block pointers need
+// only 2-byte alignment (all block sizes are even and GGUF tensor data is 32-byte aligned);
+// Q8_K activation buffers need 4-byte alignment. Nothing here allocates or throws.
+#include <cstddef>
+#include <cstdint>
+
+namespace abi::quant {
+
+// ggml's type ids, exactly as stored in GGUF tensor infos (ggml.h). Only the types for which
+// type_traits(t).supported is true can be dequantized or multiplied; the others are named so
+// the GGUF reader can report them and still compute their byte sizes where known.
+enum class ggml_type : uint32_t {
+    F32 = 0,
+    F16 = 1,
+    Q4_0 = 2,
+    Q4_1 = 3,
+    Q5_0 = 6,
+    Q5_1 = 7,
+    Q8_0 = 8,
+    Q8_1 = 9,
+    Q2_K = 10,
+    Q3_K = 11,
+    Q4_K = 12,
+    Q5_K = 13,
+    Q6_K = 14,
+    Q8_K = 15,
+    IQ2_XXS = 16,
+    IQ2_XS = 17,
+    IQ3_XXS = 18,
+    IQ1_S = 19,
+    IQ4_NL = 20,
+    IQ3_S = 21,
+    IQ2_S = 22,
+    IQ4_XS = 23,
+    I8 = 24,
+    I16 = 25,
+    I32 = 26,
+    I64 = 27,
+    F64 = 28,
+    IQ1_M = 29,
+    BF16 = 30,
+    TQ1_0 = 34,
+    TQ2_0 = 35,
+    MXFP4 = 39,
+    NVFP4 = 40,
+    Q1_0 = 41,
+    Q2_0 = 42,
+};
+inline constexpr uint32_t ggml_type_count = 43;  // ids >= this are invalid (GGML_TYPE_COUNT)
+
+inline constexpr int64_t qk4_0 = 32;     // elements per Q4_0 block
+inline constexpr int64_t qk8_0 = 32;     // elements per Q8_0 block
+inline constexpr int64_t qk_k = 256;     // elements per K-quant super-block
+inline constexpr int k_scale_size = 12;  // bytes of packed 6-bit scales/mins in Q4_K/Q5_K
+
+// Block layouts: byte-for-byte ggml's (ggml-common.h). f16 fields are raw binary16 bits.
+struct block_q4_0 {
+    uint16_t d;             // block scale, fp16 (2 B)
+    uint8_t qs[qk4_0 / 2];  // 4-bit quants: low nibbles = elements 0..15, high = 16..31 (16 B)
+};
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 must match ggml's layout");
+
+struct block_q8_0 {
+    uint16_t d;        // block scale, fp16 (2 B)
+    int8_t qs[qk8_0];  // signed 8-bit quants (32 B)
+};
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 must match ggml's layout");
+
+struct block_q4_K {
+    uint16_t d;                    // super-block scale of the 6-bit scales, fp16 (2 B)
+    uint16_t dmin;                 // super-block scale of the 6-bit mins, fp16 (2 B)
+    uint8_t scales[k_scale_size];  // 8 scales + 8 mins, 6 bits each, packed (12 B)
+    uint8_t qs[qk_k / 2];          // 4-bit quants, two 32-element sub-blocks per 32 bytes (128 B)
+};
+static_assert(sizeof(block_q4_K) == 144, "block_q4_K must match ggml's layout");
+
+struct block_q5_K {
+    uint16_t d;                    // super-block scale of the 6-bit scales, fp16 (2 B)
+    uint16_t dmin;                 // super-block scale of the 6-bit mins, fp16 (2 B)
+    uint8_t scales[k_scale_size];  // 8 scales + 8 mins, 6 bits each, packed (12 B)
+    uint8_t qh[qk_k / 8];          // 5th bit of each quant: bit 2c/2c+1 of qh[l] (32 B)
+    uint8_t qs[qk_k / 2];          // low 4 bits of each quant, as in Q4_K (128 B)
+};
+static_assert(sizeof(block_q5_K) == 176, "block_q5_K must match ggml's layout");
+
+struct block_q6_K {
+    uint8_t ql[qk_k / 2];      // low 4 bits of each quant (128 B)
+    uint8_t qh[qk_k / 4];      // high 2 bits of each quant (64 B)
+    int8_t scales[qk_k / 16];  // 16 signed 8-bit sub-block scales (16 B)
+    uint16_t d;                // super-block scale, fp16 — stored LAST (2 B)
+};
+static_assert(sizeof(block_q6_K) == 210, "block_q6_K must match ggml's layout");
+
+struct block_q8_K {
+    float d;                   // block scale, f32 (4 B)
+    int8_t qs[qk_k];           // signed 8-bit quants (256 B)
+    int16_t bsums[qk_k / 16];  // sum of each group of 16 quants, for the K-quant mins (32 B)
+};
+static_assert(sizeof(block_q8_K) == 292, "block_q8_K must match ggml's layout");
+
+// ---- fp16 / bf16 ------------------------------------------------------------------------------
+
+// IEEE binary16 ↔ f32. fp32_to_fp16 rounds to nearest even, keeps subnormals, overflows to inf
+// and keeps NaN a (quiet) NaN — bit-identical to F16C's vcvtps2ph with round-to-nearest.
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float f);
+// bfloat16 ↔ f32 as ggml does it: widening is `bits << 16`; narrowing rounds to nearest even
+// and forces NaN quiet (`| 64`).
+inline float bf16_to_fp32(uint16_t h) {
+    uint32_t bits = static_cast<uint32_t>(h) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, sizeof f);
+    return f;
+}
+uint16_t fp32_to_bf16(float f);
+
+// ---- type traits --------------------------------------------------------------------------------
+
+struct type_traits_t {
+    const char *name;        // ggml's name, e.g. "q4_K"; "unknown" for an unassigned id
+    int64_t block_size;      // elements per block; 0 when the layout is unknown here
+    size_t type_size;        // bytes per block; 0 when the layout is unknown here
+    bool supported;          // dequantize_row / vec_dot / matvec work for it as a weight type
+    ggml_type vec_dot_type;  // activation format its dot products use (meaningful if supported)
+};
+
+// Traits of any id; ids that are retired, unassigned or >= ggml_type_count give name "unknown"
+// and block_size 0.
+const type_traits_t &type_traits(ggml_type type);
+bool is_valid_type_id(uint32_t id);  // assigned, not retired, < ggml_type_count
+inline const char *type_name(ggml_type type) {
+    return type_traits(type).name;
+}
+inline ggml_type vec_dot_type(ggml_type type) {
+    return type_traits(type).vec_dot_type;
+}
+
+// Bytes of n elements of `type`; 0 if the layout is unknown or n is not a multiple of the
+// block size (callers treat 0 for n > 0 as "invalid").
+size_t row_size(ggml_type type, int64_t n);
+
+// ---- scalar reference: dequantization -----------------------------------------------------------
+
+void dequantize_row_f16(const uint16_t *x, float *y, int64_t n);
+void dequantize_row_bf16(const uint16_t *x, float *y, int64_t n);
+void dequantize_row_q4_0(const block_q4_0 *x, float *y, int64_t n);
+void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n);
+void dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n);
+void dequantize_row_q5_K(const block_q5_K *x, float *y, int64_t n);
+void dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
+void dequantize_row_q8_K(const block_q8_K *x, float *y, int64_t n);
+// Any supported type (and Q8_K); returns false (writing nothing) for an unsupported one.
+bool dequantize_row(ggml_type type, const void *src, float *dst, int64_t n);
+
+// ---- scalar reference: quantization -------------------------------------------------------------
+// Same formats and search strategies as ggml's *_ref quantizers (weighted least-squares scale/min
+// search for Q4_K/Q5_K, ±9 scale sweep for Q6_K); results are close to, not bit-exact with, ggml's.
+
+void quantize_row_f16_ref(const float *x, uint16_t *y, int64_t n);
+void quantize_row_bf16_ref(const float *x, uint16_t *y, int64_t n);
+void quantize_row_q4_0_ref(const float *x, block_q4_0 *y, int64_t n);
+void quantize_row_q8_0_ref(const float *x, block_q8_0 *y, int64_t n);
+void quantize_row_q4_K_ref(const float *x, block_q4_K *y, int64_t n);
+void quantize_row_q5_K_ref(const float *x, block_q5_K *y, int64_t n);
+void quantize_row_q6_K_ref(const float *x, block_q6_K *y, int64_t n);
+void quantize_row_q8_K_ref(const float *x, block_q8_K *y, int64_t n);
+// Any supported type (and Q8_K; F32 copies); returns bytes written, 0 if unsupported.
+size_t quantize_row_ref(ggml_type type, const float *src, void *dst, int64_t n);
+
+// Unpacks the 6-bit (scale, min) pair of sub-block j (0..7) from a Q4_K/Q5_K `scales` array.
+inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// ---- scalar reference: dot products (weight row · activation in its vec_dot type) -------------
+
+float vec_dot_f32_ref(int64_t n, const float *x, const float *y);
+float vec_dot_f16_ref(int64_t n, const uint16_t *x, const uint16_t *y);
+float vec_dot_bf16_ref(int64_t n, const uint16_t *x, const uint16_t *y);
+float vec_dot_q4_0_q8_0_ref(int64_t n, const block_q4_0 *x, const block_q8_0 *y);
+float vec_dot_q8_0_q8_0_ref(int64_t n, const block_q8_0 *x, const block_q8_0 *y);
+float vec_dot_q4_K_q8_K_ref(int64_t n, const block_q4_K *x, const block_q8_K *y);
+float vec_dot_q5_K_q8_K_ref(int64_t n, const block_q5_K *x, const block_q8_K *y);
+float vec_dot_q6_K_q8_K_ref(int64_t n, const block_q6_K *x, const block_q8_K *y);
+
+// ---- dispatching CPU entry points (implemented in native/engine/cpu/) ---------------------------
+
+enum class cpu_impl : uint8_t {
+    best,    // AVX2 when available and ABI_FORCE_SCALAR is not 1, else scalar
+    scalar,  // the reference above
+    avx2,    // native/engine/cpu/*_avx2.cpp; callers must check cpu_has_avx2() first
+};
+
+bool cpu_has_avx2();         // CPUID says AVX2 + FMA (+ F16C), regardless of the env var
+cpu_impl cpu_active_impl();  // what `best` resolves to: scalar or avx2
+const char *cpu_impl_name(cpu_impl impl);
+
+// Dot product of one weight row (type `type`, n elements) with an activation already quantized
+// to vec_dot_type(type). `type` must be supported.
+using vec_dot_fn = float (*)(int64_t n, const void *w_row, const void *x_act);
+vec_dot_fn get_vec_dot(ggml_type type, cpu_impl impl = cpu_impl::best);
+float vec_dot(ggml_type type, int64_t n, const void *w_row, const void *x_act, cpu_impl impl = cpu_impl::best);
+
+// Bytes needed for one activation vector of n elements for weights of `type`.
+inline size_t activation_size(ggml_type type, int64_t n) {
+    return row_size(vec_dot_type(type), n);
+}
+// Quantizes an f32 activation vector to vec_dot_type(type) (dst: activation_size bytes).
+void quantize_activation(ggml_type type, const float *x, void *dst, int64_t n, cpu_impl impl = cpu_impl::best);
+
+// y[r] = dot(row r of w, x) for r in [r0, r1), 0 <= r0 <= r1 <= rows. w points at row 0; rows are
+// row_bytes apart (row_size(type, cols) for a GGUF tensor). x_act is quantize_activation's output.
+void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act, float *y,
+            int64_t r0, int64_t r1, cpu_impl impl = cpu_impl::best);
+
+// Batched matvec for prefill: n_vec activations, the v-th at x_act + v * x_stride bytes, and
+// y[v * y_stride + r] for r in [r0, r1). Each weight row is loaded once for all vectors.
+void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
+            size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1,
+            cpu_impl impl = cpu_impl::best);
+
+}  // namespace abi::quant
