@@ -34,3 +34,38 @@ export class GgufError extends AbiError {
     this.name = 'GgufError';
   }
 }
+
+/** A token-ring read asked for records the producer has already overwritten. */
+export class TokenRingGoneError extends AbiError {
+  /** The oldest sequence number the ring still holds when the read failed. */
+  readonly oldestSeq: number;
+  constructor(requestedSeq: number, oldestSeq: number) {
+    super(`token ring: seq ${requestedSeq} was overwritten; the oldest held is ${oldestSeq}`, 'ABI_ERR_RING_GONE');
+    this.name = 'TokenRingGoneError';
+    this.oldestSeq = oldestSeq;
+  }
+}
+
+/** A shared-memory segment exists with another layout, version or shape than the caller asked for. */
+export class SharedLayoutError extends AbiError {
+  constructor(message: string) {
+    super(message, 'ABI_ERR_SHM_LAYOUT');
+    this.name = 'SharedLayoutError';
+  }
+}
+
+/** A secret handle (or its arena) was used after dispose(). */
+export class SecretDisposedError extends AbiError {
+  constructor(message = 'secure memory: the secret was disposed') {
+    super(message, 'ABI_ERR_SECRET_DISPOSED');
+    this.name = 'SecretDisposedError';
+  }
+}
+
+/** The secure arena has no free block large enough for a secret. */
+export class SecureArenaFullError extends AbiError {
+  constructor(message: string) {
+    super(message, 'ABI_ERR_ARENA_FULL');
+    this.name = 'SecureArenaFullError';
+  }
+}
