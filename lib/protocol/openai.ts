@@ -170,7 +170,8 @@ function spend(budget: CharBudget, text: string, param: string): void {
   }
 }
 
-function validateMessages(v: unknown, limits: ChatValidationLimits): ChatMessage[] {
+/** Validates an OpenAI `messages` array (shared with the ABI request format). */
+export function validateMessages(v: unknown, limits: Pick<ChatValidationLimits, 'maxMessages' | 'maxTotalChars'>): ChatMessage[] {
   if (v === undefined || v === null) throw badRequest(`Missing required parameter: 'messages'.`, 'messages', 'missing_required_parameter');
   if (!Array.isArray(v)) invalidType('messages', 'an array', v);
   if (v.length === 0) throw badRequest(`Invalid value for 'messages': it must contain at least one message.`, 'messages', 'invalid_value');
