@@ -25,8 +25,8 @@ export interface StreamSession {
   read(afterSeq: number): SessionRecord[];
   /** Resolves when a record after afterSeq exists, the session finishes, or the signal aborts. */
   wait(afterSeq: number, signal: AbortSignal): Promise<void>;
-  /** A client is reading this stream. */
-  attach(): void;
+  /** A client is reading this stream; pass the client's last seen seq when it is a resume (emits `resume`). */
+  attach(afterSeq?: number): void;
   /** A client went away; when none is left, generation is aborted after `detachedGraceMs`. */
   detach(): void;
   /** True once finish() was called. */
