@@ -69,3 +69,13 @@ export class SecureArenaFullError extends AbiError {
     this.name = 'SecureArenaFullError';
   }
 }
+
+/** The configuration is invalid; `key` is the dotted path of the offending key (`server.port`, `routes[1].targets[0].backend`). */
+export class ConfigError extends AbiError {
+  readonly key: string;
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super(key ? `config key '${key}': ${message}` : `config: ${message}`, 'ABI_ERR_CONFIG', options);
+    this.name = 'ConfigError';
+    this.key = key;
+  }
+}
