@@ -1,0 +1,47 @@
+import type { FinishReason } from '../backends/types.js';
+import { abiEnd, abiError, abiStart, abiToken } from '../protocol/abi-events.js';
+import type { ApiError } from '../protocol/errors.js';
+import type { OutputEvent, StreamEncoder } from './stream-run.js';
+
+/**
+ * ABI events (`start`, `token`, `end`, `error`). Content deltas become tokens; tool calls and
+ * refusals have no ABI event and are not sent (the ABI format is for plain text streaming; use
+ * /v1/chat/completions for tools). Over WebSocket every event carries the stream `id`.
+ */
+export class AbiStreamEncoder implements StreamEncoder {
+  private index = 0;
+  private finishReason: FinishReason = 'stop';
+  private completionTokens: number | undefined;
+
+  constructor(
+    private readonly requestId: string,
+    private readonly streamId?: string,
+  ) {}
+
+  start(model: string): string[] {
+    return [abiStart(this.requestId, model, Date.now(), this.streamId)];
+  }
+
+  event(event: OutputEvent): string[] {
+    switch (event.type) {
+      case 'content':
+        return event.text === '' ? [] : [abiToken(event.text, this.index++, this.streamId)];
+      case 'finish':
+        this.finishReason = event.reason;
+        return [];
+      case 'usage':
+        this.completionTokens = event.usage.completion_tokens;
+        return [];
+      default:
+        return [];
+    }
+  }
+
+  finish(): string[] {
+    return [abiEnd(this.requestId, this.completionTokens ?? this.index, this.finishReason, this.streamId)];
+  }
+
+  error(err: ApiError): string[] {
+    return [abiError(this.requestId, err.toEnvelope(), this.streamId)];
+  }
+}

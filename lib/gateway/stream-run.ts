@@ -1,0 +1,181 @@
+import type { BackendEvent } from '../backends/types.js';
+import { ApiError, badGateway, toApiError } from '../protocol/errors.js';
+import type { RoutedEvent } from '../recovery/types.js';
+import type { StreamSession } from '../sessions/types.js';
+
+/** Output events of a backend (everything but `start`). */
+export type OutputEvent = Exclude<BackendEvent, { type: 'start' }>;
+
+/** Serialises one stream into session payloads in one wire format (OpenAI chunks or ABI events). */
+export interface StreamEncoder {
+  /** Payloads that open the answer of `model` (e.g. the role chunk). */
+  start(model: string): string[];
+  event(event: OutputEvent): string[];
+  /** Payloads that close a successful stream (usage chunk, `[DONE]`, `end`). */
+  finish(): string[];
+  /** The in-band error payload of a failed stream. */
+  error(err: ApiError): string[];
+}
+
+/** Hooks for metrics and logs; every one optional. */
+export interface RunObserver {
+  attempt?(backend: string, model: string, attempt: number): void;
+  failover?(from: string, to: string, reason: string): void;
+  firstToken?(backend: string, ms: number): void;
+  interToken?(backend: string, ms: number): void;
+  end?(result: { ok: boolean; backend: string | undefined; tokens: number; error?: ApiError; durationMs: number }): void;
+}
+
+/** Which backend and model answer, known at the `start` event. */
+export interface StartInfo {
+  backend: string;
+  model: string;
+}
+
+export interface StreamRunInit {
+  /** Runs the route (executeRoute) with the run's signal. */
+  execute(signal: AbortSignal): AsyncIterable<RoutedEvent>;
+  encoder: StreamEncoder;
+  session: StreamSession;
+  observer?: RunObserver;
+}
+
+const isOutput = (e: RoutedEvent): e is OutputEvent =>
+  e.type === 'content' || e.type === 'refusal' || e.type === 'tool_calls' || e.type === 'finish' || e.type === 'usage';
+
+/**
+ * One streamed generation, decoupled from any client connection: it appends every event to its
+ * session, and readers (the first response, resumes, WebSocket) follow the session at their own
+ * pace. It ends on success, on an upstream failure (an in-band error payload, never a success
+ * finish), when the session's generation signal fires (nobody attached past the grace period), on
+ * cancel, or when a drain runs out of grace.
+ */
+export class StreamRun {
+  readonly ready: Promise<StartInfo>;
+  readonly finished: Promise<void>;
+  private resolveReady!: (info: StartInfo) => void;
+  private rejectReady!: (err: ApiError) => void;
+  private readonly controller = new AbortController();
+  private abortError: ApiError | undefined;
+  private startInfo: StartInfo | undefined;
+  private attemptBackend: string | undefined;
+  private tokens = 0;
+
+  constructor(private readonly init: StreamRunInit) {
+    this.ready = new Promise<StartInfo>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => {});
+    this.finished = this.run();
+  }
+
+  get session(): StreamSession {
+    return this.init.session;
+  }
+
+  /** Backend that answers, once known. */
+  get backend(): string | undefined {
+    return this.startInfo?.backend;
+  }
+
+  /** Stops generation; the stream's readers get `reason` as its in-band error. */
+  abort(reason: ApiError): void {
+    if (this.controller.signal.aborted) return;
+    this.abortError = reason;
+    this.controller.abort(reason);
+  }
+
+  abortForShutdown(): void {
+    this.abort(
+      new ApiError('The server is shutting down; this stream was stopped before it finished.', {
+        status: 503,
+        type: 'server_error',
+        code: 'server_shutdown',
+      }),
+    );
+  }
+
+  private async run(): Promise<void> {
+    const { session, encoder, observer } = this.init;
+    const signal = AbortSignal.any([this.controller.signal, session.generationSignal]);
+    const began = performance.now();
+    let lastTokenAt = 0;
+    try {
+      for await (const event of this.init.execute(signal)) {
+        if (event.type === 'attempt') {
+          this.attemptBackend = event.backend;
+          observer?.attempt?.(event.backend, event.model, event.attempt);
+          continue;
+        }
+        if (event.type === 'failover') {
+          observer?.failover?.(event.from, event.to, event.reason);
+          continue;
+        }
+        if (event.type === 'start') {
+          this.begin(event.model);
+          continue;
+        }
+        if (!isOutput(event)) continue;
+        // A backend that yields output without a start still answers with the requested model.
+        if (!this.startInfo) this.begin(session.meta.model as string);
+        if (event.type === 'content' || event.type === 'tool_calls' || event.type === 'refusal') {
+          const now = performance.now();
+          const backend = this.startInfo!.backend;
+          if (this.tokens === 0) observer?.firstToken?.(backend, now - began);
+          else observer?.interToken?.(backend, now - lastTokenAt);
+          lastTokenAt = now;
+          this.tokens++;
+        }
+        this.appendAll(encoder.event(event));
+      }
+      if (signal.aborted) throw signal.reason;
+      if (!this.startInfo) this.begin(session.meta.model as string);
+      this.appendAll(encoder.finish());
+      session.finish('done');
+      observer?.end?.({ ok: true, backend: this.startInfo?.backend, tokens: this.tokens, durationMs: performance.now() - began });
+    } catch (err) {
+      const apiError = this.failureOf(err, signal);
+      this.rejectReady(apiError);
+      try {
+        this.appendAll(encoder.error(apiError));
+        session.finish('error');
+      } catch {
+        // The store already evicted the session: nobody is left to tell.
+      }
+      observer?.end?.({
+        ok: false,
+        backend: this.startInfo?.backend ?? this.attemptBackend,
+        tokens: this.tokens,
+        error: apiError,
+        durationMs: performance.now() - began,
+      });
+    }
+  }
+
+  private begin(model: string): void {
+    this.startInfo = { backend: this.attemptBackend ?? 'unknown', model };
+    this.appendAll(this.init.encoder.start(model));
+    this.resolveReady(this.startInfo);
+  }
+
+  private failureOf(err: unknown, signal: AbortSignal): ApiError {
+    if (this.abortError) return this.abortError;
+    if (signal.aborted) {
+      return new ApiError('The stream was abandoned: no client stayed attached within the detached grace period.', {
+        status: 499,
+        type: 'server_error',
+        code: 'stream_abandoned',
+      });
+    }
+    if ((err as { kind?: unknown } | null)?.kind === 'cut' && !(err instanceof ApiError)) {
+      // executeRoute's StreamCutError: the upstream closed without a finish reason.
+      return badGateway('The upstream stream ended before it finished; the answer is incomplete.', 'upstream_cut', err);
+    }
+    return toApiError(err);
+  }
+
+  private appendAll(payloads: string[]): void {
+    for (const p of payloads) this.init.session.append(p);
+  }
+}

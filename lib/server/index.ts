@@ -1,0 +1,321 @@
+/**
+ * createAbiServer: the HTTP + WebSocket front door. Usable stand-alone (`listen`/`close`) or embedded
+ * in an existing node:http, Express or Fastify server through `handler(req, res)` and
+ * `upgrade(req, socket, head)`.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import type { Backend } from '../backends/types.js';
+import { Gateway } from '../gateway/gateway.js';
+import type { RouteRule } from '../gateway/routing.js';
+import { badRequest, notFound, serviceUnavailable, toApiError } from '../protocol/errors.js';
+import type { AttemptTimeouts } from '../recovery/attempt.js';
+import { createAuthenticator, type AuthConfig } from '../security/authenticator.js';
+import { createSessionStore, type SessionConfig, type SessionStore } from '../sessions/index.js';
+import type { RequestInfo, Runtime, ServerContext, ServerMetrics } from './context.js';
+import { createServerEmitter, type AbiServerEmitter } from './events.js';
+import * as handlers from './handlers.js';
+import { Lifecycle, type LifecycleState } from './lifecycle.js';
+import { createServerMetrics } from './metrics.js';
+import { sendError } from './respond.js';
+import { Router } from './router.js';
+import { resolveServerSettings, type ServerSettings } from './settings.js';
+import { WS_PATH, WsEndpoint } from './ws.js';
+
+export type { AbiServerEvents, AbiServerEmitter } from './events.js';
+export type { ServerSettings } from './settings.js';
+
+/** One `backends.<name>` entry as the server reads it (the backend module reads the rest). */
+export interface BackendConfigLike {
+  type: string;
+  timeouts?: AttemptTimeouts & { connectMs?: number };
+  [key: string]: unknown;
+}
+
+/** The parts of the (validated) config the server uses. */
+export interface AbiServerConfig {
+  server?: Partial<ServerSettings>;
+  auth?: AuthConfig;
+  backends?: Record<string, BackendConfigLike>;
+  routes?: RouteRule[];
+  recovery?: { session?: Partial<SessionConfig>; [key: string]: unknown };
+  [section: string]: unknown;
+}
+
+export interface AbiServerOptions {
+  /** Config file behind this server: POST /admin/reload re-reads it with `loadConfig`. */
+  configPath?: string;
+  /** Loads and validates a config file (the CLI passes the config loader). Required for reload. */
+  loadConfig?: (path: string) => Promise<AbiServerConfig>;
+  /** Builds a backend from its config entry. Required when the config has backends. */
+  createBackend?: (name: string, config: BackendConfigLike) => Backend | Promise<Backend>;
+  /** Structured logger; default pino at `info` on stderr. */
+  logger?: Logger;
+  /** Metrics sink; default a fresh prom-client registry served at /metrics. */
+  metrics?: ServerMetrics;
+  /** Session store; default the memory store from `recovery.session`. */
+  sessions?: SessionStore;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+  url: string;
+}
+
+export interface AbiServer {
+  /** Typed events: request:start/end, stream:start/end/error, client:slow, reload, shutdown. */
+  readonly events: AbiServerEmitter;
+  /** Resolves when auth and backends are set up; rejects when the config cannot be used. */
+  ready(): Promise<void>;
+  /** Starts a node:http server on `port` (default config `server.port`; 0 = free port) and `host`. */
+  listen(port?: number, host?: string): Promise<ListenAddress>;
+  /** Address bound by `listen`, or null. */
+  address(): ListenAddress | null;
+  /** `(req, res)` request handler for node:http / Express / Fastify (`fastify.routing` or a raw handler). */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** `upgrade` handler serving the WebSocket endpoint at /api/stream/ws. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Graceful drain (see `shutdownGraceMs`), then closes everything. Safe to call twice. */
+  close(): Promise<void>;
+  /** Re-reads the config file and swaps backends, routes, auth and limits; throws if invalid. */
+  reload(): Promise<void>;
+  readonly state: LifecycleState;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function defaultLogger(): Logger {
+  return pino({ base: undefined, redact: { paths: ['req.headers.authorization', '*.apiKey', '*.token', '*.tokens'], censor: '[redacted]' } }, pino.destination(2));
+}
+
+async function buildRuntime(config: AbiServerConfig, options: AbiServerOptions, logger: Logger): Promise<Runtime> {
+  const settings = resolveServerSettings(config.server);
+  const auth = await createAuthenticator(config.auth ?? {}, { logger });
+  const backends = new Map<string, Backend>();
+  const timeouts = new Map<string, AttemptTimeouts>();
+  for (const [name, entry] of Object.entries(config.backends ?? {})) {
+    if (!options.createBackend) throw new Error(`backends.${name}: no backend factory was given to createAbiServer`);
+    backends.set(name, await options.createBackend(name, entry));
+    if (entry.timeouts) timeouts.set(name, entry.timeouts);
+  }
+  const gateway = new Gateway({ backends, routes: config.routes ?? [], timeouts });
+  return { settings, auth, gateway };
+}
+
+export function createAbiServer(config: AbiServerConfig, options: AbiServerOptions = {}): AbiServer {
+  const logger = options.logger ?? defaultLogger();
+  const events = createServerEmitter();
+  const lifecycle = new Lifecycle();
+  const metrics = options.metrics ?? createServerMetrics();
+  const sessions = options.sessions ?? createSessionStore(config.recovery?.session ?? {});
+  let runtime: Runtime | undefined;
+  let httpServer: http.Server | undefined;
+  let bound: ListenAddress | null = null;
+  let closing: Promise<void> | undefined;
+  let openResponses = 0;
+  let idleResponses: (() => void) | undefined;
+
+  const initialized = buildRuntime(config, options, logger).then((rt) => {
+    runtime = rt;
+  });
+  initialized.catch(() => {});
+
+  const ctx: ServerContext = {
+    runtime: () => {
+      if (!runtime) throw serviceUnavailable('The server is still starting.', { code: 'starting', retryAfterSec: 1 });
+      return runtime;
+    },
+    lifecycle,
+    sessions,
+    logger,
+    events,
+    metrics,
+    runs: new Map(),
+    startedAt: Date.now(),
+    reload: async () => {
+      if (!options.configPath || !options.loadConfig) {
+        throw badRequest('This server was not started from a config file, so there is nothing to reload.', null, 'no_config_file');
+      }
+      const next = await buildRuntime(await options.loadConfig(options.configPath), options, logger);
+      const previous = runtime;
+      runtime = next;
+      // Streams already running keep their backends; those close once the last one ended.
+      void previous?.gateway.close();
+    },
+  };
+
+  const router = new Router<RequestInfo>()
+    .add('POST', '/v1/chat/completions', handlers.chatCompletions(ctx))
+    .add('GET', '/v1/models', handlers.models(ctx))
+    .add('GET', '/v1/streams/:id', handlers.resumeStream(ctx))
+    .add('POST', '/api/stream', handlers.abiStream(ctx))
+    .add('GET', '/health', handlers.health(ctx))
+    .add('GET', '/metrics', handlers.metrics(ctx))
+    .add('POST', '/admin/reload', handlers.adminReload(ctx));
+  // The WebSocket path answers plain HTTP GETs with a clear error instead of a 404.
+  router.add('GET', WS_PATH, async () => {
+    throw badRequest('This endpoint speaks WebSocket: send an Upgrade request.', null, 'upgrade_required');
+  });
+
+  let ws: WsEndpoint | undefined;
+  const wsEndpoint = (): WsEndpoint => (ws ??= new WsEndpoint(ctx));
+
+  function requestIdOf(req: IncomingMessage): string {
+    const given = req.headers['x-request-id'];
+    return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  }
+
+  function pathOf(req: IncomingMessage): { path: string; url: URL } {
+    const raw = req.url ?? '/';
+    const url = new URL(raw.startsWith('/') ? raw : `/${raw}`, 'http://abi.invalid');
+    return { path: url.pathname, url };
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const began = performance.now();
+    const requestId = requestIdOf(req);
+    const method = req.method ?? 'GET';
+    let path = '/';
+    let routeLabel = 'unmatched';
+    const log = logger.child({ request_id: requestId });
+    res.setHeader('x-request-id', requestId);
+    openResponses++;
+    res.on('close', () => {
+      const durationMs = performance.now() - began;
+      const aborted = !res.writableFinished;
+      metrics.request(routeLabel, method, res.statusCode);
+      events.emit('request:end', { requestId, method, path, status: res.statusCode, durationMs, aborted });
+      log.info({ method, path, status: res.statusCode, duration_ms: Math.round(durationMs), aborted }, 'request end');
+      if (--openResponses === 0) idleResponses?.();
+    });
+    try {
+      const parsed = pathOf(req);
+      path = parsed.path;
+      events.emit('request:start', { requestId, method, path });
+      await initialized;
+      if (!lifecycle.accepting) {
+        res.setHeader('connection', 'close');
+        if (path !== '/health') throw serviceUnavailable('The server is shutting down and accepts no new requests.', { code: 'draining', retryAfterSec: 1 });
+      }
+      const match = router.match(method, path);
+      routeLabel = path.startsWith('/v1/streams/') ? '/v1/streams/:id' : path;
+      const principal = await ctx.runtime().auth.authorize(req, path);
+      await match.handler(req, res, { params: match.params, url: parsed.url, requestId, principalId: principal.id, log });
+    } catch (err) {
+      const apiError = toApiError(err);
+      if (apiError.status === 500) log.error({ err: apiError.cause ?? err }, 'internal error');
+      if (res.headersSent) res.destroy();
+      else sendError(res, apiError);
+    }
+  }
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void handle(req, res);
+  };
+
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const requestId = requestIdOf(req);
+    const log = logger.child({ request_id: requestId });
+    void (async () => {
+      try {
+        await initialized;
+        const { path } = pathOf(req);
+        if (path !== WS_PATH) {
+          socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify(notFound(`No WebSocket endpoint at ${path.slice(0, 200)}.`, 'route_not_found').toEnvelope())}`);
+          return;
+        }
+        await wsEndpoint().handleUpgrade(req, socket, head, { requestId, principalId: 'anonymous', log });
+      } catch (err) {
+        log.error({ err }, 'upgrade failed');
+        socket.destroy();
+      }
+    })();
+  };
+
+  /** Malformed HTTP, oversized headers and slow-loris timeouts: answer in the envelope, then close. */
+  function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const message =
+      status === 431 ? 'Request headers are larger than the server accepts.' : status === 408 ? 'The request was not received in time.' : 'Malformed HTTP request.';
+    const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request' } });
+    logger.warn({ code: err.code, status }, 'client error');
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  }
+
+  async function listen(port?: number, host?: string): Promise<ListenAddress> {
+    await initialized;
+    if (httpServer) throw new Error('createAbiServer: listen() was already called');
+    const s = runtime!.settings;
+    const server = http.createServer({
+      headersTimeout: s.headersTimeoutMs,
+      requestTimeout: s.requestTimeoutMs,
+      keepAliveTimeout: s.keepAliveTimeoutMs,
+      maxHeaderSize: s.maxHeaderSize,
+      // Timeouts are checked on this interval; the default (30 s) would let slow-loris linger long past the limit.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(s.headersTimeoutMs / 4))),
+    });
+    server.on('request', handler);
+    server.on('upgrade', upgrade);
+    server.on('clientError', onClientError);
+    server.on('connection', (socket: Socket) => socket.setNoDelay(true));
+    httpServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port ?? s.port, host ?? s.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = server.address() as AddressInfo;
+    const shownHost = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    bound = { host: a.address, port: a.port, url: `http://${shownHost}:${a.port}` };
+    return bound;
+  }
+
+  async function shutdown(): Promise<void> {
+    const graceMs = runtime?.settings.shutdownGraceMs ?? 0;
+    events.emit('shutdown', { phase: 'draining', activeStreams: ctx.runs.size });
+    logger.info({ active_streams: ctx.runs.size, grace_ms: graceMs }, 'draining');
+    httpServer?.close();
+    httpServer?.closeIdleConnections();
+    await lifecycle.drain(graceMs);
+    // Let the last readers write their final events before the connections go.
+    if (openResponses > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        idleResponses = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    ws?.close();
+    httpServer?.closeAllConnections();
+    await sessions.close();
+    await runtime?.gateway.close();
+    events.emit('shutdown', { phase: 'closed', activeStreams: ctx.runs.size });
+    logger.info('closed');
+  }
+
+  return {
+    events,
+    ready: () => initialized,
+    listen,
+    address: () => bound,
+    handler,
+    upgrade,
+    close: () => (closing ??= shutdown()),
+    reload: () => ctx.reload(),
+    get state() {
+      return lifecycle.state;
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import type { StreamSession } from '../sessions/types.js';
+import { formatSseEvent, type SseWriter } from './sse-writer.js';
+
+/** How a reader's pass over a session ended. */
+export type PumpResult = 'done' | 'client_gone' | 'overrun';
+
+/**
+ * Follows a session from `afterSeq` and writes each record as an SSE event with `id: <seq>`.
+ * Records that arrived together are written in one batch; when the socket reports backpressure
+ * the pump stops reading until it drains, so a slow client costs ring space, not socket buffers.
+ * A reader so slow that the ring overwrote what it had not read yet is cut (`overrun`).
+ */
+export async function pumpSessionToSse(
+  session: StreamSession,
+  writer: SseWriter,
+  afterSeq: number,
+  onOverrun: (detail: string) => void,
+): Promise<PumpResult> {
+  let after = afterSeq;
+  for (;;) {
+    if (writer.closed) return 'client_gone';
+    // Read `done` before reading records: a finish that lands in between is seen on the next turn.
+    const wasDone = session.done;
+    let records;
+    try {
+      records = session.read(after);
+    } catch (err) {
+      const detail = `reader at seq ${after} fell behind the session buffer (${(err as Error).message})`;
+      onOverrun(detail);
+      writer.cut('slow_client_buffer', detail);
+      return 'overrun';
+    }
+    if (records.length > 0) {
+      let text = '';
+      for (const r of records) text += formatSseEvent(r.seq, r.payload);
+      after = records[records.length - 1]!.seq;
+      if (!writer.write(text)) await writer.drained();
+      continue;
+    }
+    if (wasDone) {
+      writer.end();
+      return 'done';
+    }
+    await session.wait(after, writer.closedSignal);
+  }
+}

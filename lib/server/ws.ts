@@ -1,0 +1,257 @@
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { AbiStreamEncoder } from '../gateway/abi-encoder.js';
+import { abiError } from '../protocol/abi-events.js';
+import { validateWsClientMessage } from '../protocol/abi-events.js';
+import { ApiError, badRequest, gone, notFound, rateLimited, serviceUnavailable, toApiError } from '../protocol/errors.js';
+import { parseJsonBody } from '../protocol/json.js';
+import type { Principal } from '../security/types.js';
+import type { StreamSession } from '../sessions/types.js';
+import type { RequestInfo, ServerContext } from './context.js';
+import { startStream } from './streams.js';
+
+export const WS_PATH = '/api/stream/ws';
+/** Browsers cannot set headers on a WebSocket: they offer `bearer.<token>` as a subprotocol instead. */
+const BEARER_PROTOCOL = 'bearer.';
+
+/** The token of a `bearer.<token>` subprotocol offer, if any. */
+function bearerFromProtocols(header: string | undefined): string | undefined {
+  for (const p of (header ?? '').split(',')) {
+    const t = p.trim();
+    if (t.startsWith(BEARER_PROTOCOL) && t.length > BEARER_PROTOCOL.length) return t.slice(BEARER_PROTOCOL.length);
+  }
+  return undefined;
+}
+
+/** Answers a refused upgrade with a plain HTTP response carrying the error envelope. */
+function refuseUpgrade(socket: Duplex, err: unknown): void {
+  const apiError = toApiError(err);
+  const body = JSON.stringify(apiError.toEnvelope());
+  const headers = Object.entries(apiError.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`,
+  );
+}
+
+/** One stream followed on a connection: the pump stops when `stop` aborts. */
+interface WsStream {
+  session: StreamSession;
+  stop: AbortController;
+}
+
+/**
+ * `GET /api/stream/ws`: several ABI streams multiplexed over one WebSocket, with cancel and resume.
+ * Each stream's events are its session's records, sent with the stream `id` and its `seq`, paced
+ * by the socket: when more than the per-stream buffer limit is queued the pump waits for the
+ * socket, and a client that does not read within the slow-client floor is disconnected.
+ */
+export class WsEndpoint {
+  private readonly wss: WebSocketServer;
+  private readonly pinger: NodeJS.Timeout;
+  private readonly alive = new WeakSet<WebSocket>();
+
+  constructor(private readonly ctx: ServerContext) {
+    const settings = ctx.runtime().settings;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: settings.wsMaxPayloadBytes,
+      perMessageDeflate: false,
+      // Prefer an application protocol the client offered next to its bearer token, so the token is not echoed back.
+      handleProtocols: (protocols) => {
+        const list = [...protocols];
+        return list.find((p) => !p.startsWith(BEARER_PROTOCOL)) ?? list[0] ?? false;
+      },
+    });
+    this.pinger = setInterval(() => this.pingAll(), Math.max(1000, settings.heartbeatMs));
+    this.pinger.unref();
+  }
+
+  /** Node 'upgrade' handler: authenticates, then completes the handshake or answers with an HTTP error. */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, info: RequestInfo): Promise<void> {
+    socket.on('error', () => {});
+    try {
+      if (!this.ctx.lifecycle.accepting) throw serviceUnavailable('The server is shutting down.', { code: 'draining', retryAfterSec: 1 });
+      const principal = await this.authenticate(req);
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, { ...info, principalId: principal.id }));
+    } catch (err) {
+      refuseUpgrade(socket, err);
+    }
+  }
+
+  private async authenticate(req: IncomingMessage): Promise<Principal> {
+    const auth = this.ctx.runtime().auth;
+    const token = req.headers.authorization ? undefined : bearerFromProtocols(req.headers['sec-websocket-protocol']);
+    return token !== undefined ? auth.authenticateToken(token) : auth.authorize(req, WS_PATH);
+  }
+
+  /** Closes every connection (after drain has ended their streams). */
+  close(): void {
+    clearInterval(this.pinger);
+    for (const ws of this.wss.clients) ws.close(1001, 'server shutting down');
+    this.wss.close();
+  }
+
+  private pingAll(): void {
+    for (const ws of this.wss.clients) {
+      if (!this.alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.delete(ws);
+      ws.ping();
+    }
+  }
+
+  private onConnection(ws: WebSocket, info: RequestInfo): void {
+    const streams = new Map<string, WsStream>();
+    const log = info.log.child({ ws: true });
+    this.alive.add(ws);
+    ws.on('pong', () => this.alive.add(ws));
+    ws.on('message', (data, isBinary) => {
+      this.alive.add(ws);
+      void this.onMessage(ws, streams, info, data, isBinary).catch((err: unknown) => {
+        log.error({ err_message: (err as Error).message }, 'websocket message handling failed');
+      });
+    });
+    ws.on('close', () => {
+      for (const s of streams.values()) {
+        s.stop.abort();
+        s.session.detach();
+      }
+      streams.clear();
+    });
+    ws.on('error', (err) => log.warn({ err_message: err.message }, 'websocket error'));
+  }
+
+  private sendError(ws: WebSocket, id: string | undefined, err: unknown, requestId: string): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(abiError(requestId, toApiError(err).toEnvelope(), id));
+  }
+
+  private async onMessage(ws: WebSocket, streams: Map<string, WsStream>, info: RequestInfo, data: RawData, isBinary: boolean): Promise<void> {
+    const settings = this.ctx.runtime().settings;
+    let id: string | undefined;
+    try {
+      if (isBinary) throw badRequest('Send JSON text messages, not binary ones.', null, 'invalid_message');
+      const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const parsed = parseJsonBody(raw, { maxDepth: settings.maxJsonDepth });
+      const maybeId = (parsed as { id?: unknown } | null)?.id;
+      if (typeof maybeId === 'string') id = maybeId;
+      const msg = validateWsClientMessage(parsed, { maxMessages: settings.maxMessages, maxTotalChars: settings.maxTotalChars });
+      if (msg.type === 'cancel') {
+        const run = this.ctx.runs.get(msg.id);
+        if (!streams.has(msg.id) || !run) throw notFound(`No running stream '${msg.id}' on this connection.`, 'stream_not_found', 'id');
+        run.abort(new ApiError('The stream was cancelled by the client.', { status: 499, type: 'invalid_request_error', code: 'cancelled' }));
+        return;
+      }
+      if (streams.has(msg.id ?? '')) throw badRequest(`Stream '${msg.id}' is already active on this connection.`, 'id', 'duplicate_id');
+      if (streams.size >= settings.maxStreamsPerConnection) {
+        throw rateLimited(`This connection already has ${settings.maxStreamsPerConnection} active streams (the limit).`, { code: 'rate_limited' });
+      }
+      if (msg.type === 'resume') {
+        const session = this.ctx.sessions.get(msg.id);
+        if (!session || session.meta.principal !== info.principalId) {
+          if (!session && this.ctx.sessions.wasHere(msg.id)) throw gone(`Stream '${msg.id}' has expired.`, 'stream_expired');
+          throw notFound(`No stream with id '${msg.id}'.`, 'stream_not_found', 'id');
+        }
+        try {
+          session.read(msg.after);
+        } catch (err) {
+          throw gone(`Events after ${msg.after} of stream '${msg.id}' are no longer kept: ${(err as Error).message}`, 'stream_events_gone');
+        }
+        this.follow(ws, streams, session, msg.after, info);
+        return;
+      }
+      if (!this.ctx.lifecycle.accepting) throw serviceUnavailable('The server is shutting down.', { code: 'draining' });
+      const { gateway } = this.ctx.runtime();
+      const model = msg.model ?? (await gateway.models())[0]?.id;
+      if (!model) throw badRequest(`No 'model' was given and the server has no model to default to.`, 'model', 'missing_required_parameter');
+      msg.request.model = model;
+      const targets = gateway.targets(model, msg.backend);
+      const streamId = msg.id ?? `ws_${info.requestId}_${streams.size}_${Date.now().toString(36)}`;
+      if (this.ctx.sessions.get(streamId)) throw badRequest(`Stream id '${streamId}' is already in use.`, 'id', 'duplicate_id');
+      const run = startStream(this.ctx, info, {
+        format: 'abi',
+        targets,
+        request: msg.request,
+        encoder: new AbiStreamEncoder(info.requestId, streamId),
+        streamId,
+        ws: true,
+      });
+      this.follow(ws, streams, run.session, -1, info);
+    } catch (err) {
+      this.sendError(ws, id, err, info.requestId);
+    }
+  }
+
+  private follow(ws: WebSocket, streams: Map<string, WsStream>, session: StreamSession, after: number, info: RequestInfo): void {
+    const entry: WsStream = { session, stop: new AbortController() };
+    streams.set(session.id, entry);
+    session.attach();
+    void this.pump(ws, entry, after, info).finally(() => {
+      if (streams.get(session.id) === entry) {
+        streams.delete(session.id);
+        session.detach();
+      }
+    });
+  }
+
+  /** Sends a session's records from `after` until it ends, the client cancels or the socket closes. */
+  private async pump(ws: WebSocket, entry: WsStream, after: number, info: RequestInfo): Promise<void> {
+    const { session, stop } = entry;
+    const settings = this.ctx.runtime().settings;
+    const frame = wsFramer(session);
+    for (;;) {
+      if (stop.signal.aborted || ws.readyState !== WebSocket.OPEN) return;
+      const wasDone = session.done;
+      let records;
+      try {
+        records = session.read(after);
+      } catch (err) {
+        info.log.warn({ stream_id: session.id, detail: (err as Error).message }, 'disconnecting slow websocket client');
+        ws.close(1008, 'too slow: stream events were overwritten before they were read');
+        return;
+      }
+      if (records.length > 0) {
+        for (let i = 0; i < records.length - 1; i++) ws.send(frame(records[i]!.seq, records[i]!.payload));
+        const last = records[records.length - 1]!;
+        after = last.seq;
+        const written = new Promise<void>((resolve) => ws.send(frame(last.seq, last.payload), () => resolve()));
+        if (ws.bufferedAmount > settings.maxBufferedBytesPerStream && !(await within(written, settings.slowClientTimeoutMs))) {
+          info.log.warn({ stream_id: session.id, queued: ws.bufferedAmount }, 'disconnecting slow websocket client');
+          ws.terminate();
+          return;
+        }
+        continue;
+      }
+      if (wasDone) return;
+      await session.wait(after, stop.signal);
+    }
+  }
+}
+
+/** WebSocket frames: the session payload with the stream `id` (when missing) and `seq` added. */
+function wsFramer(session: StreamSession): (seq: number, payload: string) => string {
+  const idField = `"id":${JSON.stringify(session.id)}`;
+  if (session.meta.format === 'openai') {
+    return (seq, payload) => `{"type":"chunk",${idField},"seq":${seq},"data":${payload === '[DONE]' ? '"[DONE]"' : payload}}`;
+  }
+  const hasId = session.meta.ws === true;
+  return (seq, payload) => `${payload.slice(0, -1)}${hasId ? '' : `,${idField}`},"seq":${seq}}`;
+}
+
+/** True when `p` settled within `ms`. */
+function within(p: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
