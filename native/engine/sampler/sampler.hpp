@@ -3,6 +3,7 @@
 // draw. Temperature <= 0 is greedy (argmax after penalties). The draw uses our own seeded
 // PRNG (xoshiro256**), so the same seed and the same logits give the same tokens on every
 // platform; it does not reproduce llama.cpp's std::mt19937 stream.
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
