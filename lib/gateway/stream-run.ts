@@ -1,4 +1,4 @@
-import type { BackendEvent } from '../backends/types.js';
+import type { BackendEvent, Usage } from '../backends/types.js';
 import { ApiError, badGateway, toApiError } from '../protocol/errors.js';
 import type { RoutedEvent } from '../recovery/types.js';
 import type { StreamSession } from '../sessions/types.js';
@@ -23,7 +23,7 @@ export interface RunObserver {
   failover?(from: string, to: string, reason: string): void;
   firstToken?(backend: string, ms: number): void;
   interToken?(backend: string, ms: number): void;
-  end?(result: { ok: boolean; backend: string | undefined; tokens: number; error?: ApiError; durationMs: number }): void;
+  end?(result: { ok: boolean; backend: string | undefined; tokens: number; usage?: Usage; error?: ApiError; durationMs: number }): void;
 }
 
 /** Which backend and model answer, known at the `start` event. */
@@ -60,6 +60,7 @@ export class StreamRun {
   private startInfo: StartInfo | undefined;
   private attemptBackend: string | undefined;
   private tokens = 0;
+  private usage: Usage | undefined;
 
   constructor(private readonly init: StreamRunInit) {
     this.ready = new Promise<StartInfo>((resolve, reject) => {
@@ -127,13 +128,20 @@ export class StreamRun {
           lastTokenAt = now;
           this.tokens++;
         }
+        if (event.type === 'usage') this.usage = event.usage;
         this.appendAll(encoder.event(event));
       }
       if (signal.aborted) throw signal.reason;
       if (!this.startInfo) this.begin(session.meta.model as string);
       this.appendAll(encoder.finish());
       session.finish('done');
-      observer?.end?.({ ok: true, backend: this.startInfo?.backend, tokens: this.tokens, durationMs: performance.now() - began });
+      observer?.end?.({
+        ok: true,
+        backend: this.startInfo?.backend,
+        tokens: this.tokens,
+        ...(this.usage ? { usage: this.usage } : {}),
+        durationMs: performance.now() - began,
+      });
     } catch (err) {
       const apiError = this.failureOf(err, signal);
       this.rejectReady(apiError);

@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import type { Gateway } from '../gateway/gateway.js';
 import type { StreamRun } from '../gateway/stream-run.js';
 import type { SecurityAuthenticator } from '../security/authenticator.js';
+import type { CorsConfig, SecurityHeadersConfig } from '../security/http-hardening.js';
+import type { RateLimiter } from '../security/rate-limiter.js';
+import type { Principal } from '../security/types.js';
 import type { SessionStore } from '../sessions/types.js';
 import type { AbiServerEmitter } from './events.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -12,6 +15,8 @@ export interface Runtime {
   settings: ServerSettings;
   auth: SecurityAuthenticator;
   gateway: Gateway;
+  securityHeaders: SecurityHeadersConfig;
+  cors: CorsConfig;
 }
 
 /** Metric hooks the server reports to (prom-client behind them). */
@@ -37,6 +42,8 @@ export interface ServerContext {
   /** Generations in flight (for the global limit and /health). */
   runs: Map<string, StreamRun>;
   startedAt: number;
+  /** Per-principal request and token limits (state survives reloads). */
+  limiter: RateLimiter;
   /** Re-reads the config file and swaps the runtime; throws when the new config is invalid. */
   reload(): Promise<void>;
 }
@@ -46,5 +53,6 @@ export interface RequestInfo {
   requestId: string;
   /** Authenticated principal id ('anonymous' without auth). */
   principalId: string;
+  principal: Principal;
   log: Logger;
 }

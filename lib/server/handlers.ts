@@ -8,15 +8,19 @@ import { validateChatCompletionRequest } from '../protocol/openai.js';
 import type { RequestInfo, ServerContext } from './context.js';
 import { readJsonBody } from './body.js';
 import { sendError, sendJson } from './respond.js';
-import { assertStreamCapacity, serveLiveStream, serveSessionReplay, startStream } from './streams.js';
+import { admitRequest, assertStreamCapacity, serveLiveStream, serveSessionReplay, startStream } from './streams.js';
 import type { RouteContext } from './router.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, route: RouteContext & RequestInfo) => Promise<void>;
 
 const limitsOf = (ctx: ServerContext) => {
   const s = ctx.runtime().settings;
-  return { maxMessages: s.maxMessages, maxTotalChars: s.maxTotalChars };
+  return { maxMessages: s.maxMessages, maxTotalChars: s.maxTotalChars, ...(s.maxTokensCap !== undefined ? { maxTokensCap: s.maxTokensCap } : {}) };
 };
+
+function setHeaders(res: ServerResponse, headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+}
 
 /** POST /v1/chat/completions */
 export function chatCompletions(ctx: ServerContext): Handler {
@@ -25,6 +29,7 @@ export function chatCompletions(ctx: ServerContext): Handler {
     const body = await readJsonBody(req, settings);
     const v = validateChatCompletionRequest(body, limitsOf(ctx));
     const targets = gateway.targets(v.model, v.backend);
+    setHeaders(res, admitRequest(ctx, info, v.request.maxTokens));
     if (v.stream) {
       const encoder = new OpenAIStreamEncoder(v.model, v.includeUsage);
       const run = startStream(ctx, info, { format: 'openai', targets, request: v.request, encoder });
@@ -59,6 +64,7 @@ export function chatCompletions(ctx: ServerContext): Handler {
     }
     const completion = acc.toCompletion();
     if (backend && completion.usage) ctx.metrics.tokens(backend, completion.usage.completion_tokens);
+    if (completion.usage) ctx.limiter.consume(info.principal, completion.usage.total_tokens);
     sendJson(res, 200, completion, backend ? { 'x-abi-backend': backend } : {});
   };
 }
@@ -80,6 +86,7 @@ export function abiStream(ctx: ServerContext): Handler {
     const model = await abiModel(ctx, v.model);
     v.request.model = model;
     const targets = gateway.targets(model, v.backend);
+    setHeaders(res, admitRequest(ctx, info, v.request.maxTokens));
     const run = startStream(ctx, info, { format: 'abi', targets, request: v.request, encoder: new AbiStreamEncoder(info.requestId) });
     await serveLiveStream(ctx, info, req, res, run);
   };

@@ -14,6 +14,9 @@ import type { RouteRule } from '../gateway/routing.js';
 import { badRequest, notFound, serviceUnavailable, toApiError } from '../protocol/errors.js';
 import type { AttemptTimeouts } from '../recovery/attempt.js';
 import { createAuthenticator, type AuthConfig } from '../security/authenticator.js';
+import { applySecurityHeaders, handleCors, type CorsConfig, type SecurityHeadersConfig } from '../security/http-hardening.js';
+import { RateLimiter, type RateLimitConfig } from '../security/rate-limiter.js';
+import type { Principal } from '../security/types.js';
 import { createSessionStore, type SessionConfig, type SessionStore } from '../sessions/index.js';
 import type { RequestInfo, Runtime, ServerContext, ServerMetrics } from './context.js';
 import { createServerEmitter, type AbiServerEmitter } from './events.js';
@@ -42,6 +45,9 @@ export interface AbiServerConfig {
   backends?: Record<string, BackendConfigLike>;
   routes?: RouteRule[];
   recovery?: { session?: Partial<SessionConfig>; [key: string]: unknown };
+  rateLimits?: RateLimitConfig;
+  securityHeaders?: SecurityHeadersConfig;
+  cors?: CorsConfig;
   [section: string]: unknown;
 }
 
@@ -87,6 +93,8 @@ export interface AbiServer {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Placeholder until the WebSocket handshake authenticates. */
+const ANONYMOUS: Principal = { id: 'anonymous', kind: 'anonymous', scopes: [] };
 
 function defaultLogger(): Logger {
   return pino({ base: undefined, redact: { paths: ['req.headers.authorization', '*.apiKey', '*.token', '*.tokens'], censor: '[redacted]' } }, pino.destination(2));
@@ -103,7 +111,7 @@ async function buildRuntime(config: AbiServerConfig, options: AbiServerOptions, 
     if (entry.timeouts) timeouts.set(name, entry.timeouts);
   }
   const gateway = new Gateway({ backends, routes: config.routes ?? [], timeouts });
-  return { settings, auth, gateway };
+  return { settings, auth, gateway, securityHeaders: config.securityHeaders ?? {}, cors: config.cors ?? {} };
 }
 
 export function createAbiServer(config: AbiServerConfig, options: AbiServerOptions = {}): AbiServer {
@@ -112,6 +120,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
   const lifecycle = new Lifecycle();
   const metrics = options.metrics ?? createServerMetrics();
   const sessions = options.sessions ?? createSessionStore(config.recovery?.session ?? {});
+  const limiter = RateLimiter.create(config.rateLimits ?? {});
   let runtime: Runtime | undefined;
   let httpServer: http.Server | undefined;
   let bound: ListenAddress | null = null;
@@ -136,13 +145,16 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     metrics,
     runs: new Map(),
     startedAt: Date.now(),
+    limiter,
     reload: async () => {
       if (!options.configPath || !options.loadConfig) {
         throw badRequest('This server was not started from a config file, so there is nothing to reload.', null, 'no_config_file');
       }
-      const next = await buildRuntime(await options.loadConfig(options.configPath), options, logger);
+      const nextConfig = await options.loadConfig(options.configPath);
+      const next = await buildRuntime(nextConfig, options, logger);
       const previous = runtime;
       runtime = next;
+      limiter.updateConfig(nextConfig.rateLimits ?? {});
       // Streams already running keep their backends; those close once the last one ended.
       void previous?.gateway.close();
     },
@@ -197,14 +209,17 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
       path = parsed.path;
       events.emit('request:start', { requestId, method, path });
       await initialized;
+      const rt = ctx.runtime();
+      applySecurityHeaders(res, rt.securityHeaders);
+      if (handleCors(req, res, rt.cors)) return;
       if (!lifecycle.accepting) {
         res.setHeader('connection', 'close');
         if (path !== '/health') throw serviceUnavailable('The server is shutting down and accepts no new requests.', { code: 'draining', retryAfterSec: 1 });
       }
       const match = router.match(method, path);
       routeLabel = path.startsWith('/v1/streams/') ? '/v1/streams/:id' : path;
-      const principal = await ctx.runtime().auth.authorize(req, path);
-      await match.handler(req, res, { params: match.params, url: parsed.url, requestId, principalId: principal.id, log });
+      const principal = await rt.auth.authorize(req, path);
+      await match.handler(req, res, { params: match.params, url: parsed.url, requestId, principalId: principal.id, principal, log });
     } catch (err) {
       const apiError = toApiError(err);
       if (apiError.status === 500) log.error({ err: apiError.cause ?? err }, 'internal error');
@@ -228,7 +243,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
           socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify(notFound(`No WebSocket endpoint at ${path.slice(0, 200)}.`, 'route_not_found').toEnvelope())}`);
           return;
         }
-        await wsEndpoint().handleUpgrade(req, socket, head, { requestId, principalId: 'anonymous', log });
+        await wsEndpoint().handleUpgrade(req, socket, head, { requestId, principalId: ANONYMOUS.id, principal: ANONYMOUS, log });
       } catch (err) {
         log.error({ err }, 'upgrade failed');
         socket.destroy();

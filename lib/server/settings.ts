@@ -32,6 +32,8 @@ export interface ServerSettings {
   maxMessages: number;
   /** Most characters across all messages of one request (default 4 Mi). */
   maxTotalChars: number;
+  /** Largest `max_tokens` a client may ask for; absent = no gateway cap. */
+  maxTokensCap?: number;
   /** Bytes queued to one client above which it is disconnected as too slow (default 1 MiB). */
   maxBufferedBytesPerStream: number;
   /** A client that reads nothing for this long while data waits is disconnected (default 30000). */

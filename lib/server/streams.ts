@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ChatRequest } from '../backends/types.js';
 import { StreamRun, type StreamEncoder, type StartInfo } from '../gateway/stream-run.js';
 import { rateLimited } from '../protocol/errors.js';
+import { rateLimitError } from '../security/rate-limiter.js';
 import type { RouteTarget } from '../recovery/types.js';
 import type { StreamSession } from '../sessions/types.js';
 import type { RequestInfo, ServerContext } from './context.js';
@@ -32,6 +33,16 @@ export function assertStreamCapacity(ctx: ServerContext): void {
 }
 
 /**
+ * Applies the principal's request and token limits (429 with Retry-After and x-ratelimit-* when
+ * over) and returns the x-ratelimit-* headers for the response.
+ */
+export function admitRequest(ctx: ServerContext, info: RequestInfo, maxTokens: number | undefined): Record<string, string> {
+  const decision = ctx.limiter.check(info.principal, maxTokens !== undefined ? { tokens: maxTokens } : {});
+  if (!decision.allowed) throw rateLimitError(decision);
+  return decision.headers;
+}
+
+/**
  * Starts one generation into a new session. The run is tracked for the global limit, /health and
  * drain; metrics and events are reported as it goes.
  */
@@ -50,9 +61,17 @@ export function startStream(ctx: ServerContext, info: RequestInfo, opts: StartSt
     observer: {
       attempt: (backend, model, attempt) => log.debug({ backend, model, attempt }, 'upstream attempt'),
       failover: (from, to, reason) => log.warn({ from, to, reason }, 'failover'),
-      firstToken: (backend, ms) => ctx.metrics.firstToken(backend, ms / 1000),
-      interToken: (backend, ms) => ctx.metrics.interToken(backend, ms / 1000),
-      end: ({ ok, backend, tokens, error, durationMs }) => {
+      firstToken: (backend, ms) => {
+        ctx.metrics.firstToken(backend, ms / 1000);
+        ctx.limiter.consume(info.principal, 1);
+      },
+      interToken: (backend, ms) => {
+        ctx.metrics.interToken(backend, ms / 1000);
+        ctx.limiter.consume(info.principal, 1);
+      },
+      end: ({ ok, backend, tokens, usage, error, durationMs }) => {
+        // Deltas were charged one each as they streamed; the upstream's count settles the rest (prompt included).
+        if (usage && usage.total_tokens > tokens) ctx.limiter.consume(info.principal, usage.total_tokens - tokens);
         ctx.runs.delete(session.id);
         ctx.metrics.streamsActive(ctx.runs.size);
         if (backend) ctx.metrics.tokens(backend, tokens);

@@ -10,7 +10,7 @@ import { parseJsonBody } from '../protocol/json.js';
 import type { Principal } from '../security/types.js';
 import type { StreamSession } from '../sessions/types.js';
 import type { RequestInfo, ServerContext } from './context.js';
-import { startStream } from './streams.js';
+import { admitRequest, startStream } from './streams.js';
 
 export const WS_PATH = '/api/stream/ws';
 /** Browsers cannot set headers on a WebSocket: they offer `bearer.<token>` as a subprotocol instead. */
@@ -77,7 +77,7 @@ export class WsEndpoint {
     try {
       if (!this.ctx.lifecycle.accepting) throw serviceUnavailable('The server is shutting down.', { code: 'draining', retryAfterSec: 1 });
       const principal = await this.authenticate(req);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, { ...info, principalId: principal.id }));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, { ...info, principalId: principal.id, principal }));
     } catch (err) {
       refuseUpgrade(socket, err);
     }
@@ -173,6 +173,7 @@ export class WsEndpoint {
       if (!model) throw badRequest(`No 'model' was given and the server has no model to default to.`, 'model', 'missing_required_parameter');
       msg.request.model = model;
       const targets = gateway.targets(model, msg.backend);
+      admitRequest(this.ctx, info, msg.request.maxTokens);
       const streamId = msg.id ?? `ws_${info.requestId}_${streams.size}_${Date.now().toString(36)}`;
       if (this.ctx.sessions.get(streamId)) throw badRequest(`Stream id '${streamId}' is already in use.`, 'id', 'duplicate_id');
       const run = startStream(this.ctx, info, {
