@@ -112,9 +112,9 @@ struct traits_table {
         set(T::TQ1_0, "tq1_0", 256, 54, false, T::Q8_K);
         set(T::TQ2_0, "tq2_0", 256, 66, false, T::Q8_K);
         set(T::MXFP4, "mxfp4", 32, 17, false, T::Q8_0);
-        // Newer types whose layouts this engine does not know: named, size unknown.
-        set(T::NVFP4, "nvfp4", 0, 0, false, T::F32);
-        set(T::Q1_0, "q1_0", 0, 0, false, T::F32);
+        set(T::NVFP4, "nvfp4", 64, 36, false, T::F32);
+        set(T::Q1_0, "q1_0", 128, 18, false, T::F32);
+        // Named by ggml.h, but its block layout is not known here: size unknown.
         set(T::Q2_0, "q2_0", 0, 0, false, T::F32);
     }
 };
