@@ -1,17 +1,18 @@
 import type { Backend } from '../backends/types.js';
 import { badRequest, notFound, serviceUnavailable } from '../protocol/errors.js';
+import { matchRoute } from '../config/sections/routes.js';
 import type { RouteTarget } from '../recovery/types.js';
 
 /** One `routes[]` entry of the config, as far as routing reads it. */
 export interface RouteRule {
-  /** Requested model name, or `*` for any model. */
+  /** Requested model name; `*` matches any run of characters. */
   model: string;
   targets: { backend: string; model?: string; contextLength?: number }[];
 }
 
 /**
  * Turns a requested model (and an optional explicit `backend`) into the ordered targets to try.
- * An exact route wins over `*`; with no routes configured every backend is tried in config order.
+ * An exact route wins over a wildcard one; with no routes configured every backend is tried in config order.
  */
 export function resolveTargets(
   backends: ReadonlyMap<string, Backend>,
@@ -31,7 +32,7 @@ export function resolveTargets(
     }
     return [{ backend, model }];
   }
-  const rule = routes.find((r) => r.model === model) ?? routes.find((r) => r.model === '*');
+  const rule = matchRoute(routes, model);
   if (!rule) {
     if (routes.length > 0) throw notFound(`The model '${model}' does not exist on this server.`, 'model_not_found', 'model');
     return [...backends.values()].map((backend) => ({ backend, model }));
@@ -49,7 +50,7 @@ export function resolveTargets(
 /** Model ids for GET /v1/models: explicit route names first, then what backends report. */
 export async function listModelIds(backends: ReadonlyMap<string, Backend>, routes: readonly RouteRule[]): Promise<{ id: string; owned_by: string }[]> {
   const seen = new Map<string, string>();
-  for (const r of routes) if (r.model !== '*' && !seen.has(r.model)) seen.set(r.model, 'abi');
+  for (const r of routes) if (!r.model.includes('*') && !seen.has(r.model)) seen.set(r.model, 'abi');
   const lists = await Promise.all(
     [...backends.values()].map(async (b) => {
       try {
