@@ -1,0 +1,385 @@
+/**
+ * The `openai` backend: any OpenAI-compatible Chat Completions upstream (OpenAI, vLLM, llama.cpp's
+ * server, LM Studio, Ollama's /v1). Always streams upstream with `include_usage`, parses the SSE with
+ * eventsource-parser and yields BackendEvents. Wire format: shared/reference/provider-streams.md §2.
+ *
+ * Stream endings: `[DONE]` is a clean end; a finish reason followed by EOF is finalised cleanly; EOF
+ * without a finish reason, a transport reset, or an in-band `data: {"error":…}` is a cut stream
+ * (BackendError kind `cut`). Unparseable chunks are skipped and counted, never passed on.
+ */
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { Logger } from 'pino';
+import type { Dispatcher, Pool } from 'undici';
+import type { ConfigReader, SecretLike } from '../config/reader.js';
+import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
+import { BackendError, classifyHttpError, defaultRetryable, scrubSecrets } from './errors.js';
+import { createUpstreamPool, endpointPath, readBodyText, toBackendError } from './http-client.js';
+import type { BackendDeps, BackendTypeDefinition } from './registry.js';
+import type { Backend, BackendEvent, ChatMessage, ChatRequest, FinishReason, ToolCallDelta, Usage } from './types.js';
+
+export interface OpenAIBackendConfig extends BackendConfigBase {
+  type: 'openai';
+  /** Base URL including the version path, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8000/v1`. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer …`; absent for upstreams without auth (local servers). */
+  apiKey?: SecretLike;
+  /** Extra request headers (e.g. `OpenAI-Organization`); values may be `env:`/`secret:` references. */
+  headers?: Record<string, string>;
+  /** Most simultaneous connections to the upstream. Default 256. */
+  maxConnections: number;
+  /** Request field used for the token limit: `max_tokens` (default, widest support) or `max_completion_tokens`. */
+  maxTokensField: 'max_tokens' | 'max_completion_tokens';
+  /** Model ids listed by GET /v1/models; absent = asked from the upstream's own /models. */
+  models?: string[];
+}
+
+export interface OpenAIBackendOptions {
+  name: string;
+  baseUrl: string;
+  /** Returns the API key each time a request is built (security keeps it in secure memory). */
+  apiKey?: () => string;
+  headers?: Record<string, string>;
+  timeouts: BackendTimeouts;
+  continuation: boolean;
+  maxConnections?: number;
+  maxTokensField?: 'max_tokens' | 'max_completion_tokens';
+  models?: string[];
+  logger?: Logger;
+}
+
+const FINISH_REASONS: ReadonlySet<string> = new Set(['stop', 'length', 'tool_calls', 'content_filter', 'function_call']);
+
+interface ParsedChunk {
+  model?: unknown;
+  choices?: { delta?: { content?: unknown; refusal?: unknown; tool_calls?: unknown }; logprobs?: unknown; finish_reason?: unknown }[];
+  usage?: unknown;
+  error?: unknown;
+}
+
+export class OpenAIBackend implements Backend {
+  readonly name: string;
+  readonly type = 'openai';
+  readonly continuation: boolean;
+  private readonly baseUrl: URL;
+  private readonly pool: Pool;
+  private readonly chatPath: string;
+  private readonly opts: OpenAIBackendOptions;
+  private malformed = 0;
+  private cachedModels: { at: number; ids: string[] } | undefined;
+
+  constructor(opts: OpenAIBackendOptions) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.continuation = opts.continuation;
+    this.baseUrl = new URL(opts.baseUrl);
+    this.chatPath = endpointPath(this.baseUrl, '/chat/completions');
+    this.pool = createUpstreamPool(this.baseUrl, {
+      connections: opts.maxConnections ?? 256,
+      connectMs: opts.timeouts.connectMs,
+      headersTimeoutMs: opts.timeouts.firstTokenMs,
+      bodyTimeoutMs: opts.timeouts.idleMs,
+    });
+  }
+
+  /** Unparseable upstream chunks skipped since start. */
+  get malformedChunks(): number {
+    return this.malformed;
+  }
+
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream', ...this.opts.headers };
+    const key = this.opts.apiKey?.();
+    if (key) h.authorization = `Bearer ${key}`;
+    return h;
+  }
+
+  private secrets(): string[] {
+    const key = this.opts.apiKey?.();
+    return key ? [key] : [];
+  }
+
+  /** The upstream request body: passthrough fields first, then what the gateway decides. */
+  buildBody(request: ChatRequest): Record<string, unknown> {
+    const messages: ChatMessage[] =
+      request.prefill && this.continuation ? [...request.messages, { role: 'assistant', content: request.prefill }] : request.messages;
+    const body: Record<string, unknown> = { ...request.passthrough, model: request.model, messages, stream: true };
+    const callerStreamOptions = request.passthrough?.stream_options;
+    body.stream_options = { ...(typeof callerStreamOptions === 'object' && callerStreamOptions !== null ? callerStreamOptions : {}), include_usage: true };
+    if (request.maxTokens !== undefined) body[this.opts.maxTokensField ?? 'max_tokens'] = request.maxTokens;
+    if (request.temperature !== undefined) body.temperature = request.temperature;
+    if (request.topP !== undefined) body.top_p = request.topP;
+    if (request.stop !== undefined) body.stop = request.stop;
+    if (request.seed !== undefined) body.seed = request.seed;
+    if (request.user !== undefined) body.user = request.user;
+    return body;
+  }
+
+  async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
+    const state = { responseStarted: false, afterFirstToken: false, timedOut: false };
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const totalTimer = setTimeout(() => {
+      state.timedOut = true;
+      controller.abort();
+    }, this.opts.timeouts.totalMs);
+    let body: Dispatcher.ResponseData['body'] | undefined;
+    const fail = (err: unknown) => toBackendError(err, { backend: this.name, signal, ...state });
+    try {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.pool.request({
+          method: 'POST',
+          path: this.chatPath,
+          headers: this.headers(),
+          body: JSON.stringify(this.buildBody(request)),
+          signal: controller.signal,
+        });
+      } catch (err) {
+        throw fail(err);
+      }
+      body = res.body;
+      state.responseStarted = true;
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const text = await readBodyText(res.body);
+        throw classifyHttpError(res.statusCode, res.headers, text, { backend: this.name, secrets: this.secrets() });
+      }
+      const contentType = String(res.headers['content-type'] ?? '');
+      const events = contentType.includes('application/json')
+        ? this.eventsFromCompletion(await readBodyText(res.body, 16 * 1024 * 1024), request)
+        : this.eventsFromStream(res.body, request, state);
+      try {
+        for await (const event of events) yield event;
+      } catch (err) {
+        throw fail(err);
+      }
+    } finally {
+      clearTimeout(totalTimer);
+      signal.removeEventListener('abort', onAbort);
+      // Leaving early (consumer stopped, error): drop the upstream request now so no tokens are paid for nobody.
+      if (body && !body.destroyed && !body.readableEnded) {
+        controller.abort();
+        body.destroy();
+      }
+    }
+  }
+
+  private async *eventsFromStream(
+    body: Dispatcher.ResponseData['body'],
+    request: ChatRequest,
+    state: { afterFirstToken: boolean },
+  ): AsyncGenerator<BackendEvent> {
+    const pending: EventSourceMessage[] = [];
+    const parser = createParser({ onEvent: (e) => pending.push(e) });
+    const decoder = new TextDecoder();
+    let started = false;
+    let finished = false;
+    let done = false;
+    let skipped = 0;
+    try {
+      for await (const chunk of body) {
+        parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+        for (let i = 0; i < pending.length; i++) {
+          const data = pending[i]!.data;
+          if (done) break;
+          if (data === '[DONE]') {
+            done = true;
+            break;
+          }
+          let parsed: ParsedChunk;
+          try {
+            parsed = JSON.parse(data) as ParsedChunk;
+          } catch {
+            skipped++;
+            continue;
+          }
+          if (typeof parsed !== 'object' || parsed === null) {
+            skipped++;
+            continue;
+          }
+          if (parsed.error !== undefined && parsed.error !== null) throw this.inBandError(parsed.error, state.afterFirstToken);
+          if (!started) {
+            started = true;
+            yield { type: 'start', model: typeof parsed.model === 'string' && parsed.model ? parsed.model : request.model };
+          }
+          for (const event of this.chunkEvents(parsed)) {
+            if (event.type === 'finish') finished = true;
+            else if (event.type !== 'usage') state.afterFirstToken = true;
+            yield event;
+          }
+        }
+        pending.length = 0;
+        if (done) break;
+      }
+    } finally {
+      if (skipped > 0) {
+        this.malformed += skipped;
+        this.opts.logger?.warn({ backend: this.name, skipped, totalSkipped: this.malformed }, 'skipped unparseable upstream stream chunks');
+      }
+    }
+    if (!done && !finished) {
+      throw new BackendError(`backend '${this.name}': stream ended without a finish reason`, {
+        kind: 'cut',
+        backend: this.name,
+        afterFirstToken: state.afterFirstToken,
+      });
+    }
+  }
+
+  /** The events in one parsed chunk, in the order a client expects them. */
+  private chunkEvents(chunk: ParsedChunk): BackendEvent[] {
+    const out: BackendEvent[] = [];
+    const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
+    if (choice && typeof choice === 'object') {
+      const delta = choice.delta;
+      const logprobs = choice.logprobs ?? undefined;
+      if (delta && typeof delta === 'object') {
+        if (typeof delta.content === 'string' && (delta.content !== '' || logprobs !== undefined)) {
+          out.push(logprobs === undefined ? { type: 'content', text: delta.content } : { type: 'content', text: delta.content, logprobs });
+        }
+        if (typeof delta.refusal === 'string' && delta.refusal !== '') out.push({ type: 'refusal', text: delta.refusal });
+        if (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) out.push({ type: 'tool_calls', toolCalls: delta.tool_calls as ToolCallDelta[] });
+      }
+      if (typeof choice.finish_reason === 'string' && choice.finish_reason !== '') {
+        out.push({ type: 'finish', reason: (FINISH_REASONS.has(choice.finish_reason) ? choice.finish_reason : 'stop') as FinishReason });
+      }
+    }
+    if (isUsage(chunk.usage)) out.push({ type: 'usage', usage: chunk.usage });
+    return out;
+  }
+
+  /** An upstream that ignored `stream: true` and answered with one `chat.completion` object. */
+  private async *eventsFromCompletion(text: string, request: ChatRequest): AsyncGenerator<BackendEvent> {
+    let parsed: { model?: unknown; choices?: { message?: Record<string, unknown>; finish_reason?: unknown; logprobs?: unknown }[]; usage?: unknown };
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new BackendError(`backend '${this.name}': answered with unparseable JSON`, { kind: 'protocol', backend: this.name });
+    }
+    if ((parsed as { error?: unknown }).error) throw this.inBandError((parsed as { error: unknown }).error, false);
+    const choice = parsed.choices?.[0];
+    if (!choice || typeof choice !== 'object') {
+      throw new BackendError(`backend '${this.name}': completion has no choices`, { kind: 'protocol', backend: this.name });
+    }
+    yield { type: 'start', model: typeof parsed.model === 'string' && parsed.model ? parsed.model : request.model };
+    const msg = choice.message ?? {};
+    if (typeof msg.content === 'string' && msg.content !== '') {
+      yield choice.logprobs ? { type: 'content', text: msg.content, logprobs: choice.logprobs } : { type: 'content', text: msg.content };
+    }
+    if (typeof msg.refusal === 'string' && msg.refusal !== '') yield { type: 'refusal', text: msg.refusal };
+    if (Array.isArray(msg.tool_calls) && msg.tool_calls.length > 0) {
+      yield {
+        type: 'tool_calls',
+        toolCalls: (msg.tool_calls as { id: string; type: 'function'; function: { name: string; arguments: string } }[]).map((tc, index) => ({ index, ...tc })),
+      };
+    }
+    const reason = typeof choice.finish_reason === 'string' && FINISH_REASONS.has(choice.finish_reason) ? choice.finish_reason : 'stop';
+    yield { type: 'finish', reason: reason as FinishReason };
+    if (isUsage(parsed.usage)) yield { type: 'usage', usage: parsed.usage };
+  }
+
+  private inBandError(error: unknown, afterFirstToken: boolean): BackendError {
+    const e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as { message?: unknown; code?: unknown; type?: unknown };
+    const providerCode = typeof e.code === 'string' && e.code ? e.code : typeof e.type === 'string' && e.type ? e.type : undefined;
+    const providerMessage = typeof e.message === 'string' ? scrubSecrets(e.message.slice(0, 500), this.secrets()) : undefined;
+    return new BackendError(`backend '${this.name}': error event mid-stream${providerMessage ? ` (${providerMessage})` : ''}`, {
+      kind: 'cut',
+      backend: this.name,
+      ...(providerCode === undefined ? {} : { providerCode }),
+      ...(providerMessage === undefined ? {} : { providerMessage }),
+      retryable: defaultRetryable('cut', undefined, providerCode),
+      afterFirstToken,
+    });
+  }
+
+  /** Configured model ids, or the upstream's own list (cached for a minute; empty when it cannot be read). */
+  async models(): Promise<string[]> {
+    if (this.opts.models) return this.opts.models;
+    if (this.cachedModels && Date.now() - this.cachedModels.at < 60_000) return this.cachedModels.ids;
+    try {
+      const res = await this.pool.request({
+        method: 'GET',
+        path: endpointPath(this.baseUrl, '/models'),
+        headers: this.headers(),
+        signal: AbortSignal.timeout(this.opts.timeouts.connectMs + 5_000),
+      });
+      const text = await readBodyText(res.body, 4 * 1024 * 1024);
+      if (res.statusCode !== 200) throw classifyHttpError(res.statusCode, res.headers, text, { backend: this.name, secrets: this.secrets() });
+      const data = (JSON.parse(text) as { data?: { id?: unknown }[] }).data ?? [];
+      const ids = data.map((m) => m.id).filter((id): id is string => typeof id === 'string');
+      this.cachedModels = { at: Date.now(), ids };
+      return ids;
+    } catch (err) {
+      this.opts.logger?.warn({ backend: this.name, err: err instanceof Error ? err.message : String(err) }, 'could not list upstream models');
+      return [];
+    }
+  }
+
+  health(): Record<string, unknown> {
+    const s = this.pool.stats;
+    return { type: this.type, baseUrl: this.baseUrl.origin + this.baseUrl.pathname, connections: s.connected, running: s.running, pending: s.pending, malformedChunks: this.malformed };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+function isUsage(u: unknown): u is Usage {
+  return typeof u === 'object' && u !== null && typeof (u as Usage).prompt_tokens === 'number' && typeof (u as Usage).completion_tokens === 'number';
+}
+
+export function readOpenAIConfig(r: ConfigReader, base: BackendConfigBase): OpenAIBackendConfig {
+  const baseUrl = r.requiredString('baseUrl');
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    return r.fail('baseUrl', `must be an absolute http(s) URL, got ${JSON.stringify(baseUrl)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') r.fail('baseUrl', `must use http or https, got ${url.protocol}`);
+  if (url.username || url.password) r.fail('baseUrl', 'must not contain credentials; use apiKey');
+  const out: OpenAIBackendConfig = {
+    ...base,
+    type: 'openai',
+    baseUrl: baseUrl.replace(/\/+$/, ''),
+    maxConnections: r.int('maxConnections', 256, { min: 1, max: 65_536 }),
+    maxTokensField: r.oneOf('maxTokensField', ['max_tokens', 'max_completion_tokens'] as const, 'max_tokens'),
+  };
+  const apiKey = r.secret('apiKey');
+  if (apiKey) out.apiKey = apiKey;
+  const headers = r.stringMap('headers');
+  if (headers) {
+    for (const name of Object.keys(headers)) {
+      if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) r.fail(`headers.${name}`, 'is not a valid HTTP header name');
+      if (/[\r\n\0]/.test(headers[name]!)) r.fail(`headers.${name}`, 'must not contain CR, LF or NUL');
+    }
+    out.headers = headers;
+  }
+  const models = r.stringArray('models');
+  if (models) out.models = models;
+  return out;
+}
+
+export function createOpenAIBackend(name: string, config: OpenAIBackendConfig, deps: BackendDeps): OpenAIBackend {
+  const { apiKey } = config;
+  return new OpenAIBackend({
+    name,
+    baseUrl: config.baseUrl,
+    ...(apiKey ? { apiKey: () => apiKey.revealString() } : {}),
+    ...(config.headers ? { headers: config.headers } : {}),
+    timeouts: config.timeouts,
+    continuation: config.continuation,
+    maxConnections: config.maxConnections,
+    maxTokensField: config.maxTokensField,
+    ...(config.models ? { models: config.models } : {}),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
+}
+
+export const openaiBackendType: BackendTypeDefinition<OpenAIBackendConfig> = {
+  type: 'openai',
+  create: createOpenAIBackend,
+  readConfig: readOpenAIConfig,
+};
