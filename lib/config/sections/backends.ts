@@ -26,8 +26,11 @@ export interface BackendConfigBase {
   continuation: boolean;
 }
 
-/** A backend's config: the common keys plus its type's own (e.g. OpenAIBackendConfig). */
-export type BackendConfig = BackendConfigBase & Record<string, unknown>;
+/**
+ * A backend's config as stored in AbiConfig: the common keys; each type's reader returns its own
+ * extension of it (e.g. OpenAIBackendConfig), which its factory receives.
+ */
+export type BackendConfig = BackendConfigBase;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const MS_MAX = 24 * 3600 * 1000;
