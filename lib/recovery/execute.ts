@@ -2,7 +2,7 @@ import type { BackendEvent, ChatRequest } from '../backends/types.js';
 import { ApiError, serviceUnavailable } from '../protocol/errors.js';
 import { runAttempt, type AttemptTimeouts } from './attempt.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
-import { PrefixMismatchError, StreamCutError } from './errors.js';
+import { prefixMismatch, streamCut } from './errors.js';
 import type { RecoveryEmitter } from './events.js';
 import { describeFailure, failureReason, type Failure } from './failure.js';
 import { RetryPolicy } from './retry-policy.js';
@@ -124,9 +124,9 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
           let out: BackendEvent | undefined = event;
           if (verified < delivered.length) {
             // Regeneration: what overlaps the delivered text must match it exactly and is not re-sent.
-            if (event.type !== 'content') throw new PrefixMismatchError(name);
+            if (event.type !== 'content') throw prefixMismatch(name);
             const overlap = Math.min(event.text.length, delivered.length - verified);
-            if (event.text.slice(0, overlap) !== delivered.slice(verified, verified + overlap)) throw new PrefixMismatchError(name);
+            if (event.text.slice(0, overlap) !== delivered.slice(verified, verified + overlap)) throw prefixMismatch(name);
             verified += overlap;
             out = overlap < event.text.length ? { type: 'content', text: event.text.slice(overlap) } : undefined;
           }
@@ -149,7 +149,7 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
           }
           yield out;
         }
-        result = finished ? { ok: true } : { ok: false, failure: describeFailure(new StreamCutError(name, newOutput || midStream)), newOutput };
+        result = finished ? { ok: true } : { ok: false, failure: describeFailure(streamCut(name, newOutput || midStream)), newOutput };
       } catch (error) {
         if (opts.signal.aborted) {
           breaker?.releaseUnused(admission.probe);
@@ -174,7 +174,7 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
       rt.logger?.warn({ backend: name, attempt: attemptNo, reason, err: failure.message }, 'upstream attempt failed');
 
       if (failure.providerCode === 'content_policy_violation' && !midStream && !result.newOutput) {
-        throw new ApiError(`The provider rejected the request under its content policy: ${failure.message}`, {
+        throw new ApiError(`The provider rejected the request under its content policy: ${failure.providerMessage ?? failure.message}`, {
           status: 400,
           type: 'invalid_request_error',
           code: 'content_policy_violation',

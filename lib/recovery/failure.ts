@@ -1,3 +1,5 @@
+import { FINAL_PROVIDER_CODES, RETRYABLE_STATUSES } from '../backends/errors.js';
+
 /**
  * Reads what recovery needs from any thrown value. Backends throw BackendError
  * (lib/backends/errors.ts); this reads its documented fields structurally so that a plain Error
@@ -10,6 +12,8 @@ export interface Failure {
   status?: number;
   retryAfterMs?: number;
   providerCode?: string;
+  /** The provider's own words (BackendError.providerMessage), for rejections passed to the caller. */
+  providerMessage?: string;
   retryable: boolean;
   afterFirstToken: boolean;
   message: string;
@@ -19,15 +23,6 @@ export interface Failure {
 
 const KINDS: ReadonlySet<string> = new Set(['connect', 'timeout', 'http', 'protocol', 'aborted', 'cut']);
 
-/** Statuses worth another attempt (issue 4): everything else, e.g. 400/401/403/404/422, is final. */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 409, 429, 500, 502, 503, 504, 529]);
-
-/** Provider codes that reject the request on its merits: retrying the same target cannot help. */
-export const NON_RETRYABLE_CODES: ReadonlySet<string> = new Set([
-  'context_length_exceeded',
-  'content_policy_violation',
-  'insufficient_quota',
-]);
 
 export function describeFailure(error: unknown): Failure {
   const e = (typeof error === 'object' && error !== null ? error : {}) as Record<string, unknown>;
@@ -36,7 +31,7 @@ export function describeFailure(error: unknown): Failure {
   const providerCode = typeof e.providerCode === 'string' ? e.providerCode : undefined;
   const retryAfterMs = typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0 ? e.retryAfterMs : undefined;
   let retryable: boolean;
-  if (providerCode && NON_RETRYABLE_CODES.has(providerCode)) retryable = false;
+  if (providerCode && FINAL_PROVIDER_CODES.has(providerCode)) retryable = false;
   else if (typeof e.retryable === 'boolean') retryable = e.retryable;
   else if (kind === 'http') retryable = status !== undefined && RETRYABLE_STATUSES.has(status);
   else retryable = kind !== 'aborted';
@@ -45,6 +40,7 @@ export function describeFailure(error: unknown): Failure {
     status,
     retryAfterMs,
     providerCode,
+    providerMessage: typeof e.providerMessage === 'string' ? e.providerMessage : undefined,
     retryable,
     afterFirstToken: e.afterFirstToken === true,
     message: error instanceof Error ? error.message : String(error),

@@ -231,7 +231,7 @@ export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<Fa
     let sent = 0;
     for (const text of tokens) {
       if (s.cutAfterTokens !== undefined && sent >= s.cutAfterTokens) {
-        res.socket?.destroy();
+        await cut(res);
         return;
       }
       if (s.stallAfterTokens !== undefined && sent >= s.stallAfterTokens) return;
@@ -248,7 +248,7 @@ export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<Fa
       record.tokensSent = sent;
     }
     if (s.cutAfterTokens !== undefined && sent >= s.cutAfterTokens) {
-      res.socket?.destroy();
+      await cut(res);
       return;
     }
     if (s.stallAfterTokens !== undefined && sent >= s.stallAfterTokens) return;
@@ -299,6 +299,16 @@ function continueAfter(tokens: string[], prefill: string): string[] {
     pos = end;
   }
   return out;
+}
+
+/** Lets what was written reach the client, then drops the connection mid-response (no terminating chunk). */
+async function cut(res: http.ServerResponse): Promise<void> {
+  const socket = res.socket;
+  if (!socket) return;
+  // An empty write completes after everything queued before it has been handed to the kernel.
+  await new Promise<void>((r) => socket.write(Buffer.alloc(0), () => r()));
+  await new Promise((r) => setTimeout(r, 20));
+  socket.destroy();
 }
 
 function wait(ms: number, res: http.ServerResponse): Promise<void> {

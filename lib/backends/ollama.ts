@@ -1,0 +1,189 @@
+/**
+ * The `ollama` backend: Ollama's native `/api/chat` NDJSON stream (provider-streams.md §4) translated
+ * to BackendEvents. Every line is checked for `error` before `message`; a connection that closes
+ * without a `done: true` line is a cut stream; counts that Ollama omits are unknown, not zero.
+ */
+import { UpstreamHttp, utf8Lines } from '../recovery/upstream-http.js';
+import type { BackendDeps } from './anthropic.js';
+import { BackendError, classifyHttpError } from './errors.js';
+import type { Backend, BackendEvent, ChatMessage, ChatRequest, ContentPart, FinishReason } from './types.js';
+
+export interface OllamaBackendConfig {
+  /** Server origin (default `http://127.0.0.1:11434`); requests go to `${baseUrl}/api/chat`. */
+  baseUrl?: string;
+  /** Sent as `Authorization: Bearer` when set (Ollama itself has no auth; proxies in front of it may). */
+  apiKey?: string;
+  /**
+   * True when the served models continue a trailing assistant message (default false: whether they do
+   * depends on the model's template, so it must be asked for explicitly).
+   */
+  continuation?: boolean;
+  /** `keep_alive` sent with each request (e.g. "5m"). */
+  keepAlive?: string;
+  /** `options.num_ctx` sent with each request. */
+  numCtx?: number;
+  /** Models listed by GET /v1/models. */
+  models?: string[];
+  headers?: Record<string, string>;
+  timeouts?: { connectMs?: number; firstTokenMs?: number; idleMs?: number; totalMs?: number };
+}
+
+export class OllamaBackend implements Backend {
+  readonly type = 'ollama';
+  readonly continuation: boolean;
+  private readonly http: UpstreamHttp;
+  private readonly url: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(
+    readonly name: string,
+    private readonly config: OllamaBackendConfig,
+    private readonly deps: BackendDeps = {},
+  ) {
+    this.continuation = config.continuation ?? false;
+    this.url = `${(config.baseUrl ?? 'http://127.0.0.1:11434').replace(/\/+$/, '')}/api/chat`;
+    this.headers = { accept: 'application/x-ndjson', ...config.headers };
+    if (config.apiKey) this.headers.authorization = `Bearer ${config.apiKey}`;
+    this.http = new UpstreamHttp({
+      backend: name,
+      connectMs: config.timeouts?.connectMs,
+      readLimitMs: config.timeouts?.totalMs,
+      secrets: config.apiKey ? [config.apiKey] : [],
+    });
+  }
+
+  models(): string[] {
+    return this.config.models ?? [];
+  }
+
+  async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
+    const body = toOllamaRequest(request, this.config);
+    const res = await this.http.postJson(this.url, this.headers, body, signal);
+    let started = false;
+    let toolIndex = 0;
+    let sawOutput = false;
+    for await (const raw of utf8Lines(res.body)) {
+      if (!raw.trim()) continue;
+      let line: any;
+      try {
+        line = JSON.parse(raw);
+      } catch {
+        this.deps.logger?.warn({ backend: this.name, bytes: raw.length }, 'skipped unparseable upstream line');
+        continue;
+      }
+      if (typeof line !== 'object' || line === null) continue;
+      if (line.error !== undefined) {
+        const message = typeof line.error === 'string' ? line.error : JSON.stringify(line.error);
+        // A mid-stream error line has no status of its own; read it like an HTTP 500 body.
+        const err = classifyHttpError(500, {}, JSON.stringify({ error: message }), { backend: this.name, secrets: this.config.apiKey ? [this.config.apiKey] : [] });
+        err.afterFirstToken = sawOutput;
+        throw err;
+      }
+      if (!started) {
+        started = true;
+        yield { type: 'start', model: typeof line.model === 'string' ? line.model : request.model };
+      }
+      const msg = line.message;
+      if (typeof msg?.content === 'string' && msg.content) {
+        sawOutput = true;
+        yield { type: 'content', text: msg.content };
+      }
+      if (Array.isArray(msg?.tool_calls) && msg.tool_calls.length) {
+        sawOutput = true;
+        // Ollama sends each call whole in one line; OpenAI clients get it as one complete delta per call.
+        yield {
+          type: 'tool_calls',
+          toolCalls: msg.tool_calls.map((c: { id?: string; function?: { name?: string; arguments?: unknown } }) => {
+            const index = toolIndex++;
+            const args = c.function?.arguments;
+            return {
+              index,
+              id: typeof c.id === 'string' ? c.id : `call_${index}`,
+              type: 'function' as const,
+              function: { name: String(c.function?.name ?? ''), arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}) },
+            };
+          }),
+        };
+      }
+      if (line.done === true) {
+        const reason: FinishReason = toolIndex > 0 ? 'tool_calls' : line.done_reason === 'length' ? 'length' : 'stop';
+        yield { type: 'finish', reason };
+        if (typeof line.prompt_eval_count === 'number' && typeof line.eval_count === 'number') {
+          yield {
+            type: 'usage',
+            usage: { prompt_tokens: line.prompt_eval_count, completion_tokens: line.eval_count, total_tokens: line.prompt_eval_count + line.eval_count },
+          };
+        }
+        return;
+      }
+    }
+    throw new BackendError(`backend '${this.name}': stream ended without a done line`, { kind: 'cut', backend: this.name, afterFirstToken: sawOutput });
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}
+
+function textAndImages(content: ChatMessage['content']): { text: string; images: string[] } {
+  if (content === null) return { text: '', images: [] };
+  if (typeof content === 'string') return { text: content, images: [] };
+  let text = '';
+  const images: string[] = [];
+  for (const part of content as ContentPart[]) {
+    if (part.type === 'text' && typeof (part as { text?: unknown }).text === 'string') text += (part as { text: string }).text;
+    else if (part.type === 'image_url') {
+      const m = /^data:[^;,]+;base64,(.*)$/s.exec(String((part as { image_url?: { url?: unknown } }).image_url?.url ?? ''));
+      if (m) images.push(m[1]!);
+    }
+  }
+  return { text, images };
+}
+
+/** Maps an OpenAI-shaped ChatRequest to an /api/chat body. */
+export function toOllamaRequest(req: ChatRequest, config: Pick<OllamaBackendConfig, 'keepAlive' | 'numCtx'> = {}): Record<string, unknown> {
+  const toolNames = new Map<string, string>();
+  const messages: Record<string, unknown>[] = [];
+  for (const m of req.messages) {
+    const { text, images } = textAndImages(m.content);
+    const out: Record<string, unknown> = { role: m.role === 'developer' ? 'system' : m.role, content: text };
+    if (images.length) out.images = images;
+    if (m.role === 'assistant' && m.tool_calls?.length) {
+      out.tool_calls = m.tool_calls.map((c) => {
+        toolNames.set(c.id, c.function.name);
+        let args: unknown;
+        try {
+          args = JSON.parse(c.function.arguments || '{}');
+        } catch {
+          args = {};
+        }
+        return { function: { name: c.function.name, arguments: args } };
+      });
+    }
+    if (m.role === 'tool' && m.tool_call_id && toolNames.has(m.tool_call_id)) out.tool_name = toolNames.get(m.tool_call_id);
+    messages.push(out);
+  }
+  if (req.prefill) messages.push({ role: 'assistant', content: req.prefill });
+  const options: Record<string, unknown> = {};
+  if (req.maxTokens !== undefined) options.num_predict = req.maxTokens;
+  if (req.temperature !== undefined) options.temperature = req.temperature;
+  if (req.topP !== undefined) options.top_p = req.topP;
+  if (req.stop?.length) options.stop = req.stop;
+  if (req.seed !== undefined) options.seed = req.seed;
+  if (config.numCtx !== undefined) options.num_ctx = config.numCtx;
+  const body: Record<string, unknown> = { model: req.model, messages, stream: true };
+  if (Object.keys(options).length) body.options = options;
+  if (config.keepAlive !== undefined) body.keep_alive = config.keepAlive;
+  const pt = req.passthrough ?? {};
+  if (Array.isArray(pt.tools)) body.tools = pt.tools;
+  if (pt.response_format && typeof pt.response_format === 'object') {
+    const rf = pt.response_format as { type?: string; json_schema?: { schema?: unknown } };
+    if (rf.type === 'json_object') body.format = 'json';
+    else if (rf.type === 'json_schema' && rf.json_schema?.schema) body.format = rf.json_schema.schema;
+  }
+  return body;
+}
+
+export function createOllamaBackend(name: string, config: OllamaBackendConfig, deps: BackendDeps = {}): Backend {
+  return new OllamaBackend(name, config, deps);
+}

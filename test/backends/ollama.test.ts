@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BackendError } from '../../lib/backends/errors.js';
+import { OllamaBackend } from '../../lib/backends/ollama.js';
+import type { BackendEvent, ChatRequest } from '../../lib/backends/types.js';
+import { startFakeOllama } from '../support/fake-ollama.js';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0)) await c();
+});
+
+async function setup(opts: Parameters<typeof startFakeOllama>[0] = {}, continuation = false) {
+  const fake = await startFakeOllama(opts);
+  const warnings: object[] = [];
+  const backend = new OllamaBackend('local-ollama', { baseUrl: fake.origin, keepAlive: '5m', continuation }, { logger: { warn: (o) => warnings.push(o) } });
+  cleanup.push(() => backend.close(), () => fake.close());
+  return { fake, backend, warnings };
+}
+
+async function collect(stream: AsyncIterable<BackendEvent>): Promise<BackendEvent[]> {
+  const out: BackendEvent[] = [];
+  for await (const e of stream) out.push(e);
+  return out;
+}
+
+async function failure(stream: AsyncIterable<BackendEvent>): Promise<{ error: BackendError; events: BackendEvent[] }> {
+  const events: BackendEvent[] = [];
+  try {
+    for await (const e of stream) events.push(e);
+  } catch (error) {
+    expect(error).toBeInstanceOf(BackendError);
+    return { error: error as BackendError, events };
+  }
+  throw new Error('stream did not fail');
+}
+
+const text = (events: BackendEvent[]) => events.flatMap((e) => (e.type === 'content' ? [e.text] : [])).join('');
+const signal = () => new AbortController().signal;
+const req = (extra: Partial<ChatRequest> = {}): ChatRequest => ({
+  model: 'llama3.2',
+  messages: [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Say hello' },
+  ],
+  ...extra,
+});
+
+describe('ollama backend', () => {
+  it('streams /api/chat NDJSON into content, finish and usage from eval counts', async () => {
+    const { fake, backend } = await setup();
+    const events = await collect(backend.stream(req({ maxTokens: 20, temperature: 0.5, seed: 7, stop: ['\n\n'] }), signal()));
+    expect(events[0]).toEqual({ type: 'start', model: 'llama3.2' });
+    expect(text(events)).toBe('Hello, world!');
+    expect(events.slice(-2)).toEqual([
+      { type: 'finish', reason: 'stop' },
+      { type: 'usage', usage: { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 } },
+    ]);
+    expect(fake.requests[0]!.url).toBe('/api/chat');
+    expect(fake.requests[0]!.body).toEqual({
+      model: 'llama3.2',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Say hello' },
+      ],
+      stream: true,
+      options: { num_predict: 20, temperature: 0.5, stop: ['\n\n'], seed: 7 },
+      keep_alive: '5m',
+    });
+  });
+
+  it('done_reason length → finish length', async () => {
+    const { backend } = await setup({ defaultScenario: { finishReason: 'length' } });
+    expect((await collect(backend.stream(req(), signal()))).find((e) => e.type === 'finish')).toEqual({ type: 'finish', reason: 'length' });
+  });
+
+  it('maps tool calls both ways', async () => {
+    const { fake, backend } = await setup({
+      defaultScenario: { tokens: [], toolCalls: [{ id: 'x', name: 'get_weather', argumentChunks: ['{"city":"Paris"}'] }] },
+    });
+    const events = await collect(
+      backend.stream(
+        {
+          model: 'llama3.2',
+          messages: [
+            { role: 'user', content: 'Weather?' },
+            { role: 'assistant', content: '', tool_calls: [{ id: 'c0', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }] },
+            { role: 'tool', tool_call_id: 'c0', content: '18C' },
+          ],
+          passthrough: { tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] },
+        },
+        signal(),
+      ),
+    );
+    const body = fake.requests[0]!.body;
+    expect(body.messages[1]).toEqual({ role: 'assistant', content: '', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Rome' } } }] });
+    expect(body.messages[2]).toEqual({ role: 'tool', content: '18C', tool_name: 'get_weather' });
+    expect(body.tools).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'tool_calls')).toEqual([
+      { type: 'tool_calls', toolCalls: [{ index: 0, id: 'call_0', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+    ]);
+    expect(events.find((e) => e.type === 'finish')).toEqual({ type: 'finish', reason: 'tool_calls' });
+  });
+
+  it('an error body before the stream and an error line mid-stream become BackendErrors', async () => {
+    const { backend } = await setup({
+      scenarios: {
+        missing: { status: 404 },
+        busy: { status: 503, retryAfter: '1' },
+        mid: { errorAfterTokens: 1, errorMessage: 'model runner crashed' },
+      },
+    });
+    expect((await failure(backend.stream(req({ model: 'missing' }), signal()))).error).toMatchObject({ status: 404, retryable: false });
+    expect((await failure(backend.stream(req({ model: 'busy' }), signal()))).error).toMatchObject({ status: 503, retryable: true, retryAfterMs: 1000 });
+    const mid = await failure(backend.stream(req({ model: 'mid' }), signal()));
+    expect(text(mid.events)).toBe('Hello');
+    expect(mid.error.afterFirstToken).toBe(true);
+    expect(mid.error.message).toContain('model runner crashed');
+  });
+
+  it('skips an unparseable line (logged); EOF without done is a cut', async () => {
+    const { backend, warnings } = await setup({ scenarios: { bad: { malformedAfterTokens: 2 }, cut: { cutAfterTokens: 3 }, nofinish: { finishReason: null } } });
+    expect(text(await collect(backend.stream(req({ model: 'bad' }), signal())))).toBe('Hello, world!');
+    expect(warnings).toHaveLength(1);
+    expect((await failure(backend.stream(req({ model: 'cut' }), signal()))).error.kind).toBe('cut');
+    expect((await failure(backend.stream(req({ model: 'nofinish' }), signal()))).error.kind).toBe('cut');
+  });
+
+  it('sends a prefill as a trailing assistant message and streams only the continuation', async () => {
+    const { fake, backend } = await setup({}, true);
+    const events = await collect(backend.stream(req({ prefill: 'Hello,' }), signal()));
+    expect(fake.requests[0]!.body.messages.at(-1)).toEqual({ role: 'assistant', content: 'Hello,' });
+    expect(text(events)).toBe(' world!');
+    expect(backend.continuation).toBe(true);
+  });
+});
