@@ -55,7 +55,7 @@ describe('security headers and CORS on a real server', () => {
     expect(ok.headers.get('vary')).toContain('Origin');
     const denied = await fetch(url, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     expect(denied.status).toBe(403);
-    expect((await denied.json()).error.code).toBe('cors_origin_not_allowed');
+    expect(((await denied.json()) as { error: { code: string } }).error.code).toBe('cors_origin_not_allowed');
     const badHeader = await fetch(url, {
       method: 'OPTIONS',
       headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-evil' },
