@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import type { Backend } from '../backends/types.js';
@@ -299,8 +299,10 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     const graceMs = runtime?.settings.shutdownGraceMs ?? 0;
     events.emit('shutdown', { phase: 'draining', activeStreams: ctx.runs.size });
     logger.info({ active_streams: ctx.runs.size, grace_ms: graceMs }, 'draining');
-    httpServer?.close();
-    httpServer?.closeIdleConnections();
+    // Stop listening but keep open keep-alive connections: requests on them get 503 "draining"
+    // (with Connection: close), so a load balancer sees /health turn 503 instead of a reset.
+    // http.Server.close() would also drop idle connections and stop the timeout checks at once.
+    if (httpServer) net.Server.prototype.close.call(httpServer);
     await lifecycle.drain(graceMs);
     // Let the last readers write their final events before the connections go.
     if (openResponses > 0) {
@@ -314,6 +316,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     }
     ws?.close();
     httpServer?.closeAllConnections();
+    httpServer?.close();
     await sessions.close();
     await runtime?.gateway.close();
     events.emit('shutdown', { phase: 'closed', activeStreams: ctx.runs.size });
