@@ -1,0 +1,67 @@
+/**
+ * Typed view of the native `exports.kernels` test binding (native/engine/quant/kernels_binding.cpp)
+ * plus seeded data generators shared by the kernel tests and bench/kernels.bench.ts.
+ */
+import { loadBinding } from '../../../lib/native/binding.js';
+
+/** Which CPU implementation a call uses: the scalar reference, AVX2/FMA, or the process default. */
+export type Impl = 'scalar' | 'avx2' | 'best';
+
+export interface TypeInfo {
+  id: number;
+  name: string;
+  blockSize: number;
+  typeSize: number;
+  supported: boolean;
+  vecDotType: number;
+}
+
+export interface KernelsBinding {
+  types: Record<string, number>;
+  quantize(type: number, values: Float32Array): Uint8Array;
+  quantizeActivation(type: number, values: Float32Array, opts?: { impl?: Impl }): Uint8Array;
+  dequantize(type: number, bytes: Uint8Array, n: number): Float32Array;
+  vecDot(type: number, weightsRow: Uint8Array, x: Float32Array, opts?: { impl?: Impl }): number;
+  vecDotQuantized(type: number, weightsRow: Uint8Array, xAct: Uint8Array, n: number, opts?: { impl?: Impl }): number;
+  matvec(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, opts?: { impl?: Impl }): Float32Array;
+  rowSize(type: number, n: number): number;
+  typeInfo(type: number): TypeInfo;
+  hasAvx2(): boolean;
+  activeImpl(): 'scalar' | 'avx2';
+}
+
+export function kernels(): KernelsBinding {
+  return loadBinding().kernels as KernelsBinding;
+}
+
+/** Weight types the CPU kernels support, with their ggml names. */
+export const WEIGHT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
+export type WeightType = (typeof WEIGHT_TYPES)[number];
+
+/** mulberry32: small, fast, seedable; good enough for test data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n normally distributed floats (Box–Muller), scaled by `sigma`. */
+export function gaussian(n: number, seed: number, sigma = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = r() || Number.MIN_VALUE;
+    out[i] = sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
+  }
+  return out;
+}
+
+/** Bytes of one fp16 value, little-endian (for hand-built blocks). */
+export function f16Bytes(bits: number): [number, number] {
+  return [bits & 0xff, bits >>> 8];
+}
