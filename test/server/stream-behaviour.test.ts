@@ -9,9 +9,9 @@ import { createBackend } from '../../lib/backends/registry.js';
 import { loadConfig } from '../../lib/config/index.js';
 import type { AbiServerConfig } from '../../lib/server/index.js';
 import { createSessionStore } from '../../lib/sessions/index.js';
-import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { startFakeOpenAI } from '../support/fake-openai.js';
 import { payloads, sseRequest } from '../support/clients.js';
-import { startFromConfig, startTestServer, upstreamConfig, type TestServer } from './harness.js';
+import { startFromConfig, startTestServer, upstreamConfig } from './harness.js';
 
 const AUTH = { authorization: 'Bearer test-token-1' };
 const body = (extra: Record<string, unknown> = {}) => ({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true, ...extra });
@@ -101,7 +101,6 @@ describe('streams', () => {
       name: 'custom',
       type: 'custom',
       continuation: false,
-      // eslint-disable-next-line require-yield
       async *stream() {
         throw new TypeError('cannot read properties of undefined (secret internals)');
       },
