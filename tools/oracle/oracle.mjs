@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// llama.cpp oracle for abi-stream's tests (dev-only): runs node-llama-cpp's CPU prebuilt on a GGUF
+// and writes what llama.cpp itself does, as JSON, so our tokenizer and engine can be compared
+// with it. Usage: node tools/oracle/oracle.mjs request.json [response.json]
+// (request/response shapes: tools/oracle/README.md). Always CPU (gpu: false), one thread,
+// never builds llama.cpp from source (that would need the network).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
+
+function fail(message) {
+  process.stderr.write(`oracle: ${message}\n`);
+  process.exit(2);
+}
+
+const [requestPath, responsePath] = process.argv.slice(2);
+if (!requestPath) fail('usage: oracle.mjs request.json [response.json]');
+let request;
+try {
+  request = JSON.parse(readFileSync(requestPath, 'utf8'));
+} catch (err) {
+  fail(`cannot read request ${requestPath}: ${err.message}`);
+}
+if (typeof request.model !== 'string') fail('request.model must be a GGUF path');
+
+const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: LlamaLogLevel.error });
+const model = await llama.loadModel({ modelPath: request.model, gpuLayers: 0 });
+const response = { model: request.model, llamaCpp: llama.llamaCppRelease, nVocab: model.tokens ? undefined : undefined };
+response.bos = model.tokens.bos;
+response.eos = model.tokens.eos;
+response.addBos = model.tokens.shouldPrependBosToken;
+
+if (request.tokenize) {
+  const special = request.tokenize.special === true;
+  response.tokenize = request.tokenize.texts.map((text) => {
+    const ids = Array.from(model.tokenize(text, special));
+    return { text, ids, detokenized: model.detokenize(ids, special) };
+  });
+}
+
+if (request.generate) {
+  const g = request.generate;
+  const maxTokens = g.maxTokens ?? 200;
+  const topLogprobs = g.topLogprobs ?? 0;
+  const context = await model.createContext({ contextSize: request.contextSize ?? 512, threads: 1, batchSize: 512 });
+  response.generate = [];
+  for (const prompt of g.prompts) {
+    const promptIds = Array.isArray(prompt.ids)
+      ? prompt.ids
+      : [...(model.tokens.shouldPrependBosToken ? [model.tokens.bos] : []), ...Array.from(model.tokenize(prompt.text ?? '', prompt.special === true))];
+    const sequence = context.getSequence();
+    const ids = [];
+    const steps = [];
+    const metadata = topLogprobs > 0 ? { probabilities: true } : {};
+    for await (const out of sequence.evaluateWithMetadata(promptIds, metadata, { temperature: 0 })) {
+      ids.push(out.token);
+      if (topLogprobs > 0) {
+        // With greedy sampling and no penalties the candidate list is every token with its raw
+        // logit; node-llama-cpp returns softmax(logits) in f32, so log(p) is the log-softmax.
+        const top = [...out.probabilities.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, topLogprobs)
+          .map(([id, p]) => ({ id, logprob: Math.log(p) }));
+        steps.push({ top });
+      }
+      if (ids.length >= maxTokens) break;
+      if (g.stopOnEog && model.isEogToken(out.token)) break;
+    }
+    sequence.dispose();
+    response.generate.push({ prompt, promptIds, ids, text: model.detokenize(ids), ...(topLogprobs > 0 ? { steps } : {}) });
+  }
+  await context.dispose();
+}
+
+await model.dispose();
+await llama.dispose();
+delete response.nVocab;
+const json = JSON.stringify(response);
+if (responsePath) writeFileSync(responsePath, json);
+else process.stdout.write(json + '\n');
