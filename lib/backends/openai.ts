@@ -179,10 +179,11 @@ export class OpenAIBackend implements Backend {
     let skipped = 0;
     try {
       for await (const chunk of body) {
+        // After [DONE] the rest is read and ignored so the connection goes back to the pool.
+        if (done) continue;
         parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
         for (let i = 0; i < pending.length; i++) {
           const data = pending[i]!.data;
-          if (done) break;
           if (data === '[DONE]') {
             done = true;
             break;
@@ -210,7 +211,6 @@ export class OpenAIBackend implements Backend {
           }
         }
         pending.length = 0;
-        if (done) break;
       }
     } finally {
       if (skipped > 0) {

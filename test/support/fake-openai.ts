@@ -36,6 +36,7 @@
  * - `lineEnding: '\r\n' | '\r'` use a different SSE line ending; `splitEveryBytes: n` write each event in
  *   n-byte pieces (tests parser reassembly).
  * - `extraChunkFields` merged into every chunk (e.g. `system_fingerprint`, `obfuscation`).
+ * - `ignoreStream: true` answer a stream request with the non-stream JSON object (as some servers do).
  *
  * Non-stream requests (`stream` absent or false) get a `chat.completion` JSON object built from the
  * same scenario (content = joined tokens, tool_calls merged, usage).
@@ -69,6 +70,7 @@ export interface FakeScenario {
   lineEnding?: '\n' | '\r\n' | '\r';
   splitEveryBytes?: number;
   extraChunkFields?: Record<string, unknown>;
+  ignoreStream?: boolean;
 }
 
 export interface RecordedRequest {
@@ -186,7 +188,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     const id = `chatcmpl-fake${++seq}`;
     const model = scenario.model ?? (typeof record.body?.model === 'string' ? record.body.model : 'fake-model');
     const tokens = scenario.tokens ?? (scenario.tokenCount !== undefined ? Array.from({ length: scenario.tokenCount }, (_, i) => `t${i} `) : DEFAULT_TOKENS);
-    if (record.body?.stream === true) await stream(res, record, scenario, id, model, tokens);
+    if (record.body?.stream === true && !scenario.ignoreStream) await stream(res, record, scenario, id, model, tokens);
     else {
       if (scenario.firstTokenDelayMs) await sleep(scenario.firstTokenDelayMs);
       sendJson(res, 200, completionObject(scenario, id, model, tokens), scenario.headers);
@@ -225,7 +227,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     for (const tok of tokens) {
       if (res.destroyed) return;
       if (s.errorAfterTokens === sent) return void (await endWithError());
-      if (s.cutAfterTokens === sent) return void res.socket?.destroy();
+      if (s.cutAfterTokens === sent) return void (await cut());
       if (s.stallAfterTokens === sent) return;
       if (s.malformedAfterTokens === sent) await write('{"id":"' + id + '","choices":[{"delta":{"content":');
       const logprobs = s.logprobs ? { content: [{ token: tok, logprob: -0.25, bytes: [...Buffer.from(tok)], top_logprobs: [] }], refusal: null } : null;
@@ -233,7 +235,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       record.tokensSent = ++sent;
     }
     if (s.errorAfterTokens === sent) return void (await endWithError());
-    if (s.cutAfterTokens === sent) return void res.socket?.destroy();
+    if (s.cutAfterTokens === sent) return void (await cut());
     if (s.stallAfterTokens === sent) return;
     for (const r of s.refusal ?? []) await write(base(choice({ refusal: r })));
     for (const tc of s.toolCalls ?? []) await write(base(choice({ tool_calls: tc })));
@@ -244,6 +246,12 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     }
     if (!s.noDone) await write('[DONE]');
     res.end();
+
+    // Let what was written reach the client first, then drop the connection mid-body.
+    async function cut() {
+      await new Promise<void>((r) => res.write('', () => r()));
+      res.socket?.destroy();
+    }
 
     async function endWithError() {
       const error = s.streamError ?? { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null };
