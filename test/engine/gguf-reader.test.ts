@@ -5,35 +5,11 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GgufError } from '../../lib/errors.js';
 import { type GgufInfo, inspectGguf } from '../../lib/engine/inspect.js';
-import { buildGguf, type KvSpec, type TensorSpec } from './support/gguf-bytes.js';
+import { rebuild } from './support/gguf-bytes.js';
 import { storiesPath, storiesSkipReason } from './support/model-path.js';
 
 const skip = storiesSkipReason();
 if (skip) console.warn(`skipping GGUF reader tests on stories260K: ${skip}`);
-
-/** Rebuilds stories260K from its parsed header with every uint32 key widened to uint64 when `wide`. */
-function rebuild(info: GgufInfo, file: Buffer, opts: { wide?: boolean; version?: number; alignment?: number; extra?: KvSpec[] }): Buffer {
-  const kvs: KvSpec[] = [];
-  for (const [key, value] of Object.entries(info.metadata)) {
-    const type = info.metadataTypes[key];
-    if (type === 'uint32') kvs.push({ key, type: opts.wide ? 'u64' : 'u32', value: value as number });
-    else if (type === 'float32') kvs.push({ key, type: 'f32', value: value as number });
-    else if (type === 'string') kvs.push({ key, type: 'string', value: value as string });
-    else if (type === 'array<string>') kvs.push({ key, type: 'array', elem: 'string', value: value as string[] });
-    else if (type === 'array<float32>') kvs.push({ key, type: 'array', elem: 'f32', value: value as number[] });
-    else if (type === 'array<int32>') kvs.push({ key, type: 'array', elem: 'i32', value: value as number[] });
-    else throw new Error(`unexpected type ${type}`);
-  }
-  if (opts.alignment !== undefined) kvs.push({ key: 'general.alignment', type: 'u32', value: opts.alignment });
-  kvs.push(...(opts.extra ?? []));
-  const tensors: TensorSpec[] = info.tensors.map((t) => ({
-    name: t.name,
-    shape: t.shape,
-    typeId: t.typeId,
-    data: file.subarray(t.offset, t.offset + t.bytes),
-  }));
-  return buildGguf({ version: opts.version, alignment: opts.alignment, kvs, tensors });
-}
 
 describe.skipIf(skip)('GGUF reader on stories260K', () => {
   let dir: string;

@@ -10,5 +10,6 @@
 namespace abi::engine {
 
 void register_inspect(Napi::Env env, Napi::Object engine);
+void register_model(Napi::Env env, Napi::Object engine);
 
 }  // namespace abi::engine

@@ -5,6 +5,7 @@ namespace {
 void engine_init(Napi::Env env, Napi::Object exports) {
     Napi::Object engine = Napi::Object::New(env);
     abi::engine::register_inspect(env, engine);
+    abi::engine::register_model(env, engine);
     exports.Set("engine", engine);
 }
 

@@ -1,3 +1,4 @@
+import type { GgufInfo } from '../../../lib/engine/inspect.js';
 /**
  * Re-serialises GGUF headers for reader tests: takes the parsed pieces of a real file and writes them
  * back with chosen integer widths and versions, so tests can build variants (u64 hyper-parameters,
@@ -97,3 +98,33 @@ export function buildGguf(opts: { version?: number; alignment?: number; kvs: KvS
   }
   return w.toBuffer();
 }
+
+/** Rebuilds stories260K from its parsed header with every uint32 key widened to uint64 when `wide`. */
+export function rebuild(info: GgufInfo, file: Buffer, opts: { wide?: boolean; version?: number; alignment?: number; extra?: KvSpec[]; override?: Record<string, KvSpec | null> }): Buffer {
+  const kvs: KvSpec[] = [];
+  for (const [key, value] of Object.entries(info.metadata)) {
+    const replaced = opts.override?.[key];
+    if (replaced !== undefined) {
+      if (replaced) kvs.push(replaced);
+      continue;
+    }
+    const type = info.metadataTypes[key];
+    if (type === 'uint32') kvs.push({ key, type: opts.wide ? 'u64' : 'u32', value: value as number });
+    else if (type === 'float32') kvs.push({ key, type: 'f32', value: value as number });
+    else if (type === 'string') kvs.push({ key, type: 'string', value: value as string });
+    else if (type === 'array<string>') kvs.push({ key, type: 'array', elem: 'string', value: value as string[] });
+    else if (type === 'array<float32>') kvs.push({ key, type: 'array', elem: 'f32', value: value as number[] });
+    else if (type === 'array<int32>') kvs.push({ key, type: 'array', elem: 'i32', value: value as number[] });
+    else throw new Error(`unexpected type ${type}`);
+  }
+  if (opts.alignment !== undefined) kvs.push({ key: 'general.alignment', type: 'u32', value: opts.alignment });
+  kvs.push(...(opts.extra ?? []));
+  const tensors: TensorSpec[] = info.tensors.map((t) => ({
+    name: t.name,
+    shape: t.shape,
+    typeId: t.typeId,
+    data: file.subarray(t.offset, t.offset + t.bytes),
+  }));
+  return buildGguf({ version: opts.version, alignment: opts.alignment, kvs, tensors });
+}
+

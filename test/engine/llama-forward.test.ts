@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { engineBinding } from '../../lib/engine/native.js';
+import { storiesGolden60, storiesPath, storiesSkipReason, storiesTop5 } from './support/model-path.js';
+
+const skip = storiesSkipReason();
+if (skip) console.warn(`skipping llama forward tests: ${skip}`);
+
+function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+  return best;
+}
+
+describe.skipIf(skip)('llama forward pass on stories260K', () => {
+  for (const threads of [1, 2]) {
+    it(`reproduces the golden greedy ids and step-0 logits (threads=${threads})`, () => {
+      const { Model } = engineBinding();
+      const model = new Model(storiesPath, { contextLength: 512, threads });
+      try {
+        let logits = model.evaluate(Int32Array.of(1), true);
+        for (const [id, value] of storiesTop5) expect(Math.abs(logits[id]! - value) / Math.abs(value)).toBeLessThan(1e-3);
+        const ids: number[] = [];
+        for (let step = 0; step < 60; step++) {
+          const next = argmax(logits);
+          ids.push(next);
+          logits = model.evaluate(Int32Array.of(next), false);
+        }
+        expect(ids).toEqual(storiesGolden60);
+      } finally {
+        model.close();
+      }
+    });
+  }
+
+  it('batched prefill gives the same logits as token-by-token evaluation', () => {
+    const { Model } = engineBinding();
+    const model = new Model(storiesPath, { contextLength: 512, threads: 1, batchSize: 7 });
+    try {
+      const prompt = [1, ...storiesGolden60.slice(0, 30)];
+      const batched = model.evaluate(Int32Array.from(prompt), true);
+      let stepwise = model.evaluate(Int32Array.of(prompt[0]!), true);
+      for (const id of prompt.slice(1)) stepwise = model.evaluate(Int32Array.of(id), false);
+      for (let i = 0; i < batched.length; i++) expect(batched[i]).toBeCloseTo(stepwise[i]!, 4);
+    } finally {
+      model.close();
+    }
+  });
+
+  it('reports model facts and rejects a full context with a clear error', () => {
+    const { Model } = engineBinding();
+    const model = new Model(storiesPath, { contextLength: 8, threads: 1 });
+    try {
+      expect(model.info()).toMatchObject({ architecture: 'llama', vocabSize: 512, contextLength: 8, layers: 5, heads: 8, kvHeads: 4, tiedOutput: false });
+      model.evaluate(Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), true);
+      expect(() => model.evaluate(Int32Array.of(9), false)).toThrow(expect.objectContaining({ code: 'ABI_ERR_CONTEXT_FULL' }));
+      expect(() => model.evaluate(Int32Array.of(5000), true)).toThrow(/token id 5000 out of range/);
+    } finally {
+      model.close();
+    }
+  });
+});
+
+describe.skipIf(skip)('llama loader errors', () => {
+  it('rejects an unsupported architecture and a missing tensor by name', async () => {
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { inspectGguf } = await import('../../lib/engine/inspect.js');
+    const { rebuild } = await import('./support/gguf-bytes.js');
+    const dir = mkdtempSync(join(tmpdir(), 'abi-arch-'));
+    try {
+      const info = inspectGguf(storiesPath);
+      const file = readFileSync(storiesPath);
+      const gpt = join(dir, 'gpt.gguf');
+      writeFileSync(gpt, rebuild(info, file, { override: { 'general.architecture': { key: 'general.architecture', type: 'string', value: 'gptneox' } } }));
+      const { Model } = engineBinding();
+      expect(() => new Model(gpt)).toThrow(/general\.architecture.*unsupported architecture 'gptneox'/);
+      const noHeads = join(dir, 'heads.gguf');
+      writeFileSync(noHeads, rebuild(info, file, { override: { 'llama.attention.head_count_kv': { key: 'llama.attention.head_count_kv', type: 'u32', value: 3 } } }));
+      expect(() => new Model(noHeads)).toThrow(/head_count_kv.*does not divide/);
+      const u64 = join(dir, 'u64.gguf');
+      writeFileSync(u64, rebuild(info, file, { wide: true }));
+      const model = new Model(u64, { threads: 1, contextLength: 64 });
+      expect(argmax(model.evaluate(Int32Array.of(1), true))).toBe(storiesGolden60[0]);
+      model.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
