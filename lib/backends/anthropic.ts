@@ -6,15 +6,18 @@
  * and the cumulative message_delta. `prefill` becomes a trailing assistant message (continuation).
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { ConfigReader } from '../config/reader.js';
+import type { BackendConfigBase } from '../config/sections/backends.js';
 import { UpstreamHttp } from '../recovery/upstream-http.js';
 import { BackendError } from './errors.js';
+import type { BackendTypeDefinition } from './registry.js';
 import type { Backend, BackendEvent, ChatMessage, ChatRequest, ContentPart, FinishReason, ToolCallDelta, Usage } from './types.js';
 
 export interface AnthropicBackendConfig {
   /** API origin (default `https://api.anthropic.com`); requests go to `${baseUrl}/v1/messages`. */
   baseUrl?: string;
-  /** Sent as `x-api-key`. */
-  apiKey?: string;
+  /** Sent as `x-api-key`; a function is called per request so the key is revealed only when used. */
+  apiKey?: string | (() => string);
   /** `anthropic-version` header (default `2023-06-01`). */
   anthropicVersion?: string;
   /** `max_tokens` when the request sets none; Anthropic requires one (default 4096). */
@@ -75,12 +78,11 @@ export class AnthropicBackend implements Backend {
       'anthropic-version': config.anthropicVersion ?? '2023-06-01',
       ...config.headers,
     };
-    if (config.apiKey) this.headers['x-api-key'] = config.apiKey;
     this.http = new UpstreamHttp({
       backend: name,
       connectMs: config.timeouts?.connectMs,
       readLimitMs: config.timeouts?.totalMs,
-      secrets: config.apiKey ? [config.apiKey] : [],
+      secrets: () => (config.apiKey ? [revealKey(config.apiKey)] : []),
     });
   }
 
@@ -90,7 +92,8 @@ export class AnthropicBackend implements Backend {
 
   async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
     const { body, stripLeading } = toAnthropicRequest(request, this.config.defaultMaxTokens ?? 4096);
-    const res = await this.http.postJson(this.url, this.headers, body, signal);
+    const headers = this.config.apiKey ? { ...this.headers, 'x-api-key': revealKey(this.config.apiKey) } : this.headers;
+    const res = await this.http.postJson(this.url, headers, body, signal);
     yield* this.readStream(res.body, stripLeading);
   }
 
@@ -352,6 +355,62 @@ function mapToolChoice(choice: unknown, parallel: unknown): Record<string, unkno
   return out;
 }
 
+export function revealKey(key: string | (() => string)): string {
+  return typeof key === 'function' ? key() : key;
+}
+
+/** Validated `backends.<name>` of type anthropic. */
+export interface AnthropicConfigEntry extends BackendConfigBase {
+  type: 'anthropic';
+  settings: AnthropicBackendConfig;
+}
+
+/** Reads the anthropic keys; `continuation` defaults to true here because the Messages API continues a trailing assistant turn. */
+export function readAnthropicConfig(r: ConfigReader, base: BackendConfigBase): AnthropicConfigEntry {
+  const settings: AnthropicBackendConfig = {
+    baseUrl: readBaseUrl(r, 'https://api.anthropic.com'),
+    anthropicVersion: r.string('anthropicVersion', '2023-06-01'),
+    defaultMaxTokens: r.int('defaultMaxTokens', 4096, { min: 1, max: 1_000_000 }),
+    continuation: r.raw.continuation === undefined ? true : base.continuation,
+    timeouts: base.timeouts,
+  };
+  const apiKey = r.secret('apiKey');
+  if (apiKey) settings.apiKey = () => apiKey.revealString();
+  const headers = r.stringMap('headers');
+  if (headers) settings.headers = checkHeaders(r, headers);
+  const models = r.stringArray('models');
+  if (models) settings.models = models;
+  return { ...base, type: 'anthropic', continuation: settings.continuation!, settings };
+}
+
+/** An absolute http(s) URL without credentials, trailing slashes removed. */
+export function readBaseUrl(r: ConfigReader, def: string): string {
+  const baseUrl = r.string('baseUrl', def);
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    return r.fail('baseUrl', `must be an absolute http(s) URL, got ${JSON.stringify(baseUrl)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') r.fail('baseUrl', `must use http or https, got ${url.protocol}`);
+  if (url.username || url.password) r.fail('baseUrl', 'must not contain credentials; use apiKey');
+  return baseUrl.replace(/\/+$/, '');
+}
+
+export function checkHeaders(r: ConfigReader, headers: Record<string, string>): Record<string, string> {
+  for (const name of Object.keys(headers)) {
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) r.fail(`headers.${name}`, 'is not a valid HTTP header name');
+    if (/[\r\n\0]/.test(headers[name]!)) r.fail(`headers.${name}`, 'must not contain CR, LF or NUL');
+  }
+  return headers;
+}
+
 export function createAnthropicBackend(name: string, config: AnthropicBackendConfig, deps: BackendDeps = {}): Backend {
   return new AnthropicBackend(name, config, deps);
 }
+
+export const anthropicBackendType: BackendTypeDefinition<AnthropicConfigEntry> = {
+  type: 'anthropic',
+  create: (name, config, deps) => new AnthropicBackend(name, config.settings, deps),
+  readConfig: readAnthropicConfig,
+};

@@ -3,16 +3,19 @@
  * to BackendEvents. Every line is checked for `error` before `message`; a connection that closes
  * without a `done: true` line is a cut stream; counts that Ollama omits are unknown, not zero.
  */
+import type { ConfigReader } from '../config/reader.js';
+import type { BackendConfigBase } from '../config/sections/backends.js';
 import { UpstreamHttp, utf8Lines } from '../recovery/upstream-http.js';
-import type { BackendDeps } from './anthropic.js';
+import { checkHeaders, readBaseUrl, revealKey, type BackendDeps } from './anthropic.js';
 import { BackendError, classifyHttpError } from './errors.js';
+import type { BackendTypeDefinition } from './registry.js';
 import type { Backend, BackendEvent, ChatMessage, ChatRequest, ContentPart, FinishReason } from './types.js';
 
 export interface OllamaBackendConfig {
   /** Server origin (default `http://127.0.0.1:11434`); requests go to `${baseUrl}/api/chat`. */
   baseUrl?: string;
   /** Sent as `Authorization: Bearer` when set (Ollama itself has no auth; proxies in front of it may). */
-  apiKey?: string;
+  apiKey?: string | (() => string);
   /**
    * True when the served models continue a trailing assistant message (default false: whether they do
    * depends on the model's template, so it must be asked for explicitly).
@@ -43,12 +46,11 @@ export class OllamaBackend implements Backend {
     this.continuation = config.continuation ?? false;
     this.url = `${(config.baseUrl ?? 'http://127.0.0.1:11434').replace(/\/+$/, '')}/api/chat`;
     this.headers = { accept: 'application/x-ndjson', ...config.headers };
-    if (config.apiKey) this.headers.authorization = `Bearer ${config.apiKey}`;
     this.http = new UpstreamHttp({
       backend: name,
       connectMs: config.timeouts?.connectMs,
       readLimitMs: config.timeouts?.totalMs,
-      secrets: config.apiKey ? [config.apiKey] : [],
+      secrets: () => this.secrets(),
     });
   }
 
@@ -58,7 +60,8 @@ export class OllamaBackend implements Backend {
 
   async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
     const body = toOllamaRequest(request, this.config);
-    const res = await this.http.postJson(this.url, this.headers, body, signal);
+    const headers = this.config.apiKey ? { ...this.headers, authorization: `Bearer ${revealKey(this.config.apiKey)}` } : this.headers;
+    const res = await this.http.postJson(this.url, headers, body, signal);
     let started = false;
     let toolIndex = 0;
     let sawOutput = false;
@@ -75,7 +78,7 @@ export class OllamaBackend implements Backend {
       if (line.error !== undefined) {
         const message = typeof line.error === 'string' ? line.error : JSON.stringify(line.error);
         // A mid-stream error line has no status of its own; read it like an HTTP 500 body.
-        const err = classifyHttpError(500, {}, JSON.stringify({ error: message }), { backend: this.name, secrets: this.config.apiKey ? [this.config.apiKey] : [] });
+        const err = classifyHttpError(500, {}, JSON.stringify({ error: message }), { backend: this.name, secrets: this.secrets() });
         err.afterFirstToken = sawOutput;
         throw err;
       }
@@ -118,6 +121,10 @@ export class OllamaBackend implements Backend {
       }
     }
     throw new BackendError(`backend '${this.name}': stream ended without a done line`, { kind: 'cut', backend: this.name, afterFirstToken: sawOutput });
+  }
+
+  private secrets(): string[] {
+    return this.config.apiKey ? [revealKey(this.config.apiKey)] : [];
   }
 
   close(): Promise<void> {
@@ -187,3 +194,34 @@ export function toOllamaRequest(req: ChatRequest, config: Pick<OllamaBackendConf
 export function createOllamaBackend(name: string, config: OllamaBackendConfig, deps: BackendDeps = {}): Backend {
   return new OllamaBackend(name, config, deps);
 }
+
+/** Validated `backends.<name>` of type ollama. */
+export interface OllamaConfigEntry extends BackendConfigBase {
+  type: 'ollama';
+  settings: OllamaBackendConfig;
+}
+
+export function readOllamaConfig(r: ConfigReader, base: BackendConfigBase): OllamaConfigEntry {
+  const settings: OllamaBackendConfig = {
+    baseUrl: readBaseUrl(r, 'http://127.0.0.1:11434'),
+    continuation: base.continuation,
+    timeouts: base.timeouts,
+  };
+  const apiKey = r.secret('apiKey');
+  if (apiKey) settings.apiKey = () => apiKey.revealString();
+  const keepAlive = r.string('keepAlive');
+  if (keepAlive !== undefined) settings.keepAlive = keepAlive;
+  const numCtx = r.int('numCtx', undefined, { min: 1 });
+  if (numCtx !== undefined) settings.numCtx = numCtx;
+  const headers = r.stringMap('headers');
+  if (headers) settings.headers = checkHeaders(r, headers);
+  const models = r.stringArray('models');
+  if (models) settings.models = models;
+  return { ...base, type: 'ollama', settings };
+}
+
+export const ollamaBackendType: BackendTypeDefinition<OllamaConfigEntry> = {
+  type: 'ollama',
+  create: (name, config, deps) => new OllamaBackend(name, config.settings, deps),
+  readConfig: readOllamaConfig,
+};

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfig, BackendConfigBase } from '../config/sections/backends.js';
 import { ConfigError } from '../errors.js';
+import { anthropicBackendType } from './anthropic.js';
+import { ollamaBackendType } from './ollama.js';
 import { openaiBackendType } from './openai.js';
 import type { Backend } from './types.js';
 
@@ -55,3 +57,5 @@ export function createBackend(name: string, config: BackendConfig, deps: Backend
 
 // Built-in backend types, one line each.
 registerBackendType(openaiBackendType.type, openaiBackendType.create, openaiBackendType.readConfig);
+registerBackendType(anthropicBackendType.type, anthropicBackendType.create, anthropicBackendType.readConfig);
+registerBackendType(ollamaBackendType.type, ollamaBackendType.create, ollamaBackendType.readConfig);

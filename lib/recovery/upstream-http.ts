@@ -12,8 +12,8 @@ export interface UpstreamHttpOptions {
   connectMs?: number;
   /** Upper bound on waiting for response headers and between body chunks, in ms (default 300000). */
   readLimitMs?: number;
-  /** Credential values to scrub from upstream error text. */
-  secrets?: readonly string[];
+  /** Credential values to scrub from upstream error text (called only when an error is built). */
+  secrets?: () => readonly string[];
   /** Pool size per origin (default 128). */
   connections?: number;
 }
@@ -28,11 +28,11 @@ export interface UpstreamResponse {
 export class UpstreamHttp {
   private readonly agent: Agent;
   private readonly backend: string;
-  private readonly secrets: readonly string[];
+  private readonly secrets: () => readonly string[];
 
   constructor(opts: UpstreamHttpOptions) {
     this.backend = opts.backend;
-    this.secrets = opts.secrets ?? [];
+    this.secrets = opts.secrets ?? (() => []);
     const read = opts.readLimitMs ?? 300_000;
     this.agent = new Agent({
       connectTimeout: opts.connectMs ?? 10_000,
@@ -62,7 +62,7 @@ export class UpstreamHttp {
       try {
         text = await res.body.text();
       } catch {}
-      throw classifyHttpError(res.statusCode, res.headers, text, { backend: this.backend, secrets: this.secrets });
+      throw classifyHttpError(res.statusCode, res.headers, text, { backend: this.backend, secrets: this.secrets() });
     }
     const upstream = res.body;
     const self = this;

@@ -2,6 +2,7 @@
 import { registerConfigSection } from '../registry.js';
 import { authSection } from './auth.js';
 import { backendsSection } from './backends.js';
+import { recoverySection } from './recovery.js';
 import { routesSection } from './routes.js';
 import { serverSection } from './server.js';
 
@@ -9,3 +10,4 @@ registerConfigSection(serverSection);
 registerConfigSection(authSection);
 registerConfigSection(backendsSection);
 registerConfigSection(routesSection);
+registerConfigSection(recoverySection);
