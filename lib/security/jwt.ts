@@ -38,10 +38,15 @@ export const MAX_TOKEN_CHARS = 16 * 1024;
 export interface JwtConfig {
   /** Algorithms a token may be signed with. Required and non-empty: there is no default that accepts everything. */
   algorithms: JwtAlgorithm[];
-  /** Shared secret for HS256/384/512 (at least 32 bytes). Bound to the HS* algorithms only. */
-  secret?: string;
+  /**
+   * Shared secret for HS256/384/512 (at least 32 bytes; usually `"secret:NAME"`). Bound to the HS*
+   * algorithms only; imported once into a non-extractable WebCrypto key.
+   */
+  secret?: string | { revealString(): string };
   /** Public key for RS*, PS*, ES* or EdDSA: a PEM SPKI block (`-----BEGIN PUBLIC KEY-----`) or a JWK object. */
   publicKey?: string | JWK;
+  /** Path of a PEM SPKI public key file, as an alternative to `publicKey`. */
+  publicKeyFile?: string;
   /** URL of a JWKS document; fetched on demand and cached (see `jwksCacheMaxAgeMs`). */
   jwksUrl?: string;
   /** Path of a local JWKS file, read once at start-up (and on reload). */
@@ -95,7 +100,7 @@ export async function createJwtVerifier(config: JwtConfig, deps: { logger: WarnL
   const keysByAlgorithm = new Map<string, CryptoKey>();
   if (config.secret !== undefined) {
     if (hmacAlgorithms.length === 0) throw new SecurityConfigError(`${keyPath}.secret`, 'a secret is set but no HS256/HS384/HS512 algorithm is allowed');
-    const secretBytes = new TextEncoder().encode(config.secret);
+    const secretBytes = new TextEncoder().encode(typeof config.secret === 'string' ? config.secret : config.secret.revealString());
     try {
       if (secretBytes.length < MIN_HMAC_SECRET_BYTES) {
         throw new SecurityConfigError(`${keyPath}.secret`, `must be at least ${MIN_HMAC_SECRET_BYTES} bytes`);
@@ -112,6 +117,14 @@ export async function createJwtVerifier(config: JwtConfig, deps: { logger: WarnL
     throw new SecurityConfigError(`${keyPath}.secret`, `required for ${hmacAlgorithms.join(', ')}`);
   }
 
+  if (config.publicKeyFile !== undefined) {
+    if (config.publicKey !== undefined) throw new SecurityConfigError(`${keyPath}.publicKeyFile`, 'set publicKey or publicKeyFile, not both');
+    try {
+      config = { ...config, publicKey: readFileSync(config.publicKeyFile, 'utf8') };
+    } catch (err) {
+      throw new SecurityConfigError(`${keyPath}.publicKeyFile`, `cannot read ${config.publicKeyFile}: ${(err as Error).message}`);
+    }
+  }
   if (config.publicKey !== undefined) {
     if (asymmetricAlgorithms.length === 0) throw new SecurityConfigError(`${keyPath}.publicKey`, 'a public key is set but no asymmetric algorithm is allowed');
     for (const alg of asymmetricAlgorithms) {
