@@ -1,0 +1,87 @@
+/**
+ * Structured logging with pino. Credentials never reach a log line: known secret-bearing fields are
+ * redacted by path, and message strings and error messages/stacks are scrubbed of anything that
+ * looks like a bearer token or API key (some upstreams echo keys back in error bodies).
+ */
+import { randomUUID } from 'node:crypto';
+import pino, { type DestinationStream, type Logger, type LoggerOptions as PinoOptions } from 'pino';
+import { scrubSecrets } from '../backends/errors.js';
+
+/** Field paths censored in every log line. pino's `*` matches one level. */
+export const REDACT_PATHS: readonly string[] = [
+  'authorization',
+  'apiKey',
+  'api_key',
+  'token',
+  'tokens',
+  'secret',
+  'secrets',
+  'password',
+  'masterKey',
+  '["x-api-key"]',
+  'headers.authorization',
+  'headers.cookie',
+  'headers["x-api-key"]',
+  'headers["proxy-authorization"]',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'req.headers["sec-websocket-protocol"]',
+  '*.authorization',
+  '*.apiKey',
+  '*.api_key',
+  '*.token',
+  '*.tokens',
+  '*.secret',
+  '*.secrets',
+  '*.password',
+  '*.masterKey',
+  '*["x-api-key"]',
+  '*.headers.authorization',
+  '*.headers["x-api-key"]',
+  '*.*.apiKey',
+  '*.*.authorization',
+];
+
+export interface LoggerOptions {
+  /** pino level: fatal, error, warn, info, debug, trace, silent. Default `info` (or `$ABI_LOG_LEVEL`). */
+  level?: string;
+  /** Where lines go; default stdout. Tests pass a stream to capture them. */
+  destination?: DestinationStream;
+  /** Static fields on every line (e.g. `{ service: 'abi' }`). */
+  base?: Record<string, unknown>;
+}
+
+function scrubError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+  if (typeof out.message === 'string') out.message = scrubSecrets(out.message);
+  if (typeof out.stack === 'string') out.stack = scrubSecrets(out.stack);
+  return out;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const options: PinoOptions = {
+    level: opts.level ?? process.env.ABI_LOG_LEVEL ?? 'info',
+    base: opts.base ?? { pid: process.pid },
+    redact: { paths: [...REDACT_PATHS], censor: '[REDACTED]' },
+    serializers: { err: scrubError, error: scrubError },
+    hooks: {
+      logMethod(args, method) {
+        for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = scrubSecrets(args[i] as string);
+        method.apply(this, args);
+      },
+    },
+  };
+  return opts.destination ? pino(options, opts.destination) : pino(options);
+}
+
+/** A fresh request id (also sent back as `x-request-id`). */
+export function newRequestId(): string {
+  return `req_${randomUUID().replace(/-/g, '')}`;
+}
+
+/** A child logger whose every line carries the request id (and any extra fields). */
+export function requestLogger(parent: Logger, requestId: string, fields: Record<string, unknown> = {}): Logger {
+  return parent.child({ request_id: requestId, ...fields });
+}
