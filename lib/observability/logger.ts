@@ -46,7 +46,7 @@ export const REDACT_PATHS: readonly string[] = [
 export interface LoggerOptions {
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default `info` (or `$ABI_LOG_LEVEL`). */
   level?: string;
-  /** Where lines go; default stdout. Tests pass a stream to capture them. */
+  /** Where lines go; default stderr (stdout belongs to the CLI's own output). Tests pass a stream to capture them. */
   destination?: DestinationStream;
   /** Static fields on every line (e.g. `{ service: 'abi' }`). */
   base?: Record<string, unknown>;
@@ -73,7 +73,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       },
     },
   };
-  return opts.destination ? pino(options, opts.destination) : pino(options);
+  return pino(options, opts.destination ?? pino.destination({ dest: 2, sync: true }));
 }
 
 /** A fresh request id (also sent back as `x-request-id`). */

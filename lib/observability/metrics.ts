@@ -1,15 +1,13 @@
 /**
  * Prometheus metrics for one server instance, on its own prom-client Registry (never the global one),
  * so several servers embedded in one process keep separate counts. Names and labels are stable API:
- * dashboards depend on them.
+ * dashboards depend on them. Recovery registers its breaker, retry, fallback and resume metrics on
+ * the same registry (lib/recovery), so those names are not defined here.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Latency buckets in seconds: sub-millisecond relay overhead up to slow upstream first tokens. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-
-export type BreakerStateName = 'closed' | 'half-open' | 'open';
-const BREAKER_STATE_VALUE: Record<BreakerStateName, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 export interface MetricsOptions {
   /** Registry to register on; default a fresh one. */
@@ -66,26 +64,6 @@ export function createMetrics(opts: MetricsOptions = {}) {
     labelNames: ['backend'] as const,
     registers,
   });
-  const breakerState = new Gauge({
-    name: `${p}breaker_state`,
-    help: 'Circuit breaker state per backend: 0 closed, 1 half-open, 2 open.',
-    labelNames: ['backend'] as const,
-    registers,
-  });
-  const breakerTransitions = new Counter({
-    name: `${p}breaker_transitions_total`,
-    help: 'Circuit breaker state changes per backend.',
-    labelNames: ['backend', 'from', 'to'] as const,
-    registers,
-  });
-  const retries = new Counter({ name: `${p}retries_total`, help: 'Retried upstream attempts, per backend and reason.', labelNames: ['backend', 'reason'] as const, registers });
-  const failovers = new Counter({
-    name: `${p}failovers_total`,
-    help: 'Moves from one target to the next, by source, destination, reason and whether output had started (mid_stream).',
-    labelNames: ['from', 'to', 'reason', 'mid_stream'] as const,
-    registers,
-  });
-  const resumes = new Counter({ name: `${p}stream_resumes_total`, help: 'Streams resumed by clients (SSE Last-Event-ID or WebSocket resume).', registers });
   const rateLimited = new Counter({
     name: `${p}rate_limited_total`,
     help: 'Requests refused by rate limits, by limit kind (requests, tokens, streams).',
@@ -109,11 +87,6 @@ export function createMetrics(opts: MetricsOptions = {}) {
     tokensStreamed,
     upstreamErrors,
     malformedChunks,
-    breakerState,
-    breakerTransitions,
-    retries,
-    failovers,
-    resumes,
     rateLimited,
     clientDisconnects,
 
@@ -124,12 +97,6 @@ export function createMetrics(opts: MetricsOptions = {}) {
     interToken: (backend: string, seconds: number) => interTokenLatency.observe({ backend }, seconds),
     tokens: (backend: string, n: number) => tokensStreamed.inc({ backend }, n),
     upstreamError: (backend: string, type: string) => upstreamErrors.inc({ backend, type }),
-    breaker: (backend: string, from: BreakerStateName, to: BreakerStateName) => {
-      breakerState.set({ backend }, BREAKER_STATE_VALUE[to]);
-      breakerTransitions.inc({ backend, from, to });
-    },
-    retry: (backend: string, reason: string) => retries.inc({ backend, reason }),
-    failover: (from: string, to: string, reason: string, midStream: boolean) => failovers.inc({ from, to, reason, mid_stream: String(midStream) }),
     limited: (kind: string) => rateLimited.inc({ kind }),
     /** Prometheus text exposition and its content type. */
     render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),

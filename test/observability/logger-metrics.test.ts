@@ -47,9 +47,6 @@ describe('metrics', () => {
     a.interToken('primary', 0.02);
     a.tokens('primary', 5);
     a.upstreamError('primary', 'http_429');
-    a.breaker('primary', 'closed', 'open');
-    a.retry('primary', 'http_503');
-    a.failover('primary', 'backup', 'cut', true);
     a.limited('requests');
     a.malformedChunks.inc({ backend: 'primary' });
     const { body, contentType } = await a.render();
@@ -61,10 +58,6 @@ describe('metrics', () => {
       'abi_inter_token_latency_seconds_bucket{le="0.025",backend="primary"} 1',
       'abi_tokens_streamed_total{backend="primary"} 5',
       'abi_upstream_errors_total{backend="primary",type="http_429"} 1',
-      'abi_breaker_state{backend="primary"} 2',
-      'abi_breaker_transitions_total{backend="primary",from="closed",to="open"} 1',
-      'abi_retries_total{backend="primary",reason="http_503"} 1',
-      'abi_failovers_total{from="primary",to="backup",reason="cut",mid_stream="true"} 1',
       'abi_rate_limited_total{kind="requests"} 1',
       'abi_upstream_malformed_chunks_total{backend="primary"} 1',
     ]) {
