@@ -98,7 +98,7 @@ void split_gpt2(const splitter_view &v, std::vector<segment> &out) {
     }
 }
 
-void split_llama3(const splitter_view &v, std::vector<segment> &out) {
+void split_llama3(const splitter_view &v, std::vector<segment> &out, size_t max_digits) {
     size_t prev = v.begin;
     const auto emit = [&](size_t end) {
         if (end > prev) out.push_back({prev, end});
@@ -119,11 +119,11 @@ void split_llama3(const splitter_view &v, std::vector<segment> &out) {
             emit(pos);
             continue;
         }
-        // \p{N}{1,3}
+        // \p{N}{1,3} (llama3) or \p{N} (qwen2)
         if (v.number(pos)) {
             size_t start = pos;
             while (v.number(pos)) {
-                if (++pos - start >= 3) {
+                if (++pos - start >= max_digits) {
                     emit(pos);
                     start = pos;
                 }
@@ -208,20 +208,27 @@ bool is_fallback_punct(uint32_t c) {
 }  // namespace
 
 bool pre_tokenizer_from_name(std::string_view name, pre_tokenizer *out) {
-    if (name == "gpt-2" || name == "gpt2" || name == "phi-2" || name == "jina-es" || name == "jina-de" ||
-        name == "roberta-bpe") {
-        *out = pre_tokenizer::gpt2;
-        return true;
+    // Names as llama.cpp's llama_vocab::impl::load maps them to these regexes.
+    static const char *const gpt2_names[] = {"gpt-2",      "phi-2",      "jina-es", "jina-de", "gigachat",
+                                             "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",  "modern-bert"};
+    static const char *const llama3_names[] = {"llama3",  "llama-v3", "llama-bpe", "falcon3",     "falcon-h1",
+                                               "pixtral", "midm-2.0", "lfm2",      "jina-v5-nano"};
+    static const char *const qwen2_names[] = {"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2"};
+    for (const char *n : gpt2_names) {
+        if (name == n) return *out = pre_tokenizer::gpt2, true;
     }
-    if (name == "llama3" || name == "llama-v3" || name == "llama-bpe" || name == "falcon3" || name == "pixtral") {
-        *out = pre_tokenizer::llama3;
-        return true;
+    for (const char *n : llama3_names) {
+        if (name == n) return *out = pre_tokenizer::llama3, true;
     }
-    if (name.empty() || name == "default") {
-        *out = pre_tokenizer::fallback;
-        return true;
+    for (const char *n : qwen2_names) {
+        if (name == n) return *out = pre_tokenizer::qwen2, true;
     }
+    if (name.empty() || name == "default") return *out = pre_tokenizer::fallback, true;
     return false;
+}
+
+bool pre_tokenizer_cleans_spaces(pre_tokenizer kind) {
+    return kind != pre_tokenizer::qwen2;
 }
 
 std::vector<std::string> pre_tokenize(std::string_view text, pre_tokenizer kind) {
@@ -233,8 +240,8 @@ std::vector<std::string> pre_tokenize(std::string_view text, pre_tokenizer kind)
     }
     for (const segment &s : segs) {
         const splitter_view view{cpts, s.begin, s.end};
-        if (kind == pre_tokenizer::llama3) {
-            split_llama3(view, out);
+        if (kind == pre_tokenizer::llama3 || kind == pre_tokenizer::qwen2) {
+            split_llama3(view, out, kind == pre_tokenizer::llama3 ? 3 : 1);
         } else {
             split_gpt2(view, out);
         }

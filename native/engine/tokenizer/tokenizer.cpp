@@ -56,9 +56,63 @@ std::string decode_bpe_piece(const std::string &piece) {
 }
 
 // Pieces llama.cpp treats as end of generation (and forces to control type) by their text.
-const char *const eog_texts[] = {"<|eot_id|>", "<|im_end|>",    "<|end|>",         "<|return|>",
-                                 "<|call|>",   "<end_of_turn>", "<|endoftext|>",   "<|eom_id|>",
-                                 "<EOT>",      "_<EOT>",        "<|end_of_text|>", "<end_of_utterance>"};
+const char *const eog_texts[] = {"<|eot_id|>",
+                                 "<|im_end|>",
+                                 "<|end|>",
+                                 "<|return|>",
+                                 "<|call|>",
+                                 "<|flush|>",
+                                 "<|calls|>",
+                                 "<end_of_turn>",
+                                 "<|endoftext|>",
+                                 "</s>",
+                                 "<|eom_id|>",
+                                 "<EOT>",
+                                 "_<EOT>",
+                                 "[EOT]",
+                                 "[EOS]",
+                                 "<|end_of_text|>",
+                                 "<end_of_utterance>",
+                                 "<eos>",
+                                 "<turn|>",
+                                 "<|tool_response>",
+                                 "[e~["};
+// The subset llama.cpp takes the EOT token from (first match in its hash-map order).
+const char *const eot_texts[] = {"<|eot_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                 "<|end_of_text|>", "<EOT>",      "_<EOT>",  "[EOT]",         "<end_of_utterance>"};
+
+// llama.cpp's clean_up_tokenization_spaces: " ?" " !" " ." " ," lose the space, " ' " loses
+// both, and " 's" " 'm" " 're" " 've" lose the space.
+std::string clean_spaces(const std::string &in) {
+    std::string a;
+    for (size_t i = 0; i < in.size(); ++i) {
+        const char x = in[i];
+        if (i > 0 && in[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',') && !a.empty()) a.pop_back();
+        a.push_back(x);
+    }
+    std::string b;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const char x = a[i];
+        if (i > 0 && x == '\'' && i + 1 < a.size() && a[i - 1] == ' ' && a[i + 1] == ' ') {
+            if (!b.empty()) b.pop_back();
+            b.push_back(x);
+            ++i;  // drop the next space
+            continue;
+        }
+        b.push_back(x);
+    }
+    std::string c;
+    for (size_t i = 0; i < b.size(); ++i) {
+        const char x = b[i];
+        if (i > 0 && b[i - 1] == ' ' && x == '\'' && i + 1 < b.size()) {
+            const char x1 = b[i + 1];
+            const char x2 = i + 2 < b.size() ? b[i + 2] : 0;
+            if (x1 == 's' || x1 == 'm' || (x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) c.pop_back();
+        }
+        c.push_back(x);
+    }
+    return c;
+}
 
 // One symbol of the merge loop: a byte range of the text, linked to its live neighbours.
 struct symbol {
@@ -160,10 +214,17 @@ std::unique_ptr<tokenizer> tokenizer::create(vocab_data data, std::string *error
         }
     }
     // End-of-generation set; the pieces recognised by text become control tokens, as in llama.cpp.
+    if (d.eot_id == no_token) {
+        for (const char *text : eot_texts) {
+            const token_id id = tok->find_piece(text);
+            if (id == no_token) continue;
+            d.eot_id = id;
+            break;
+        }
+    }
     for (const char *text : eog_texts) {
         const token_id id = tok->find_piece(text);
         if (id == no_token) continue;
-        if (d.eot_id == no_token && std::string_view(text) != "<|endoftext|>") d.eot_id = id;
         d.token_types[static_cast<size_t>(id)] = static_cast<int32_t>(token_type::control);
         tok->eog_ids_.push_back(id);
     }
@@ -302,7 +363,7 @@ void tokenizer::encode_spm(std::string_view text, std::vector<token_id> &out) co
 
 void tokenizer::encode_bpe(std::string_view text, std::vector<token_id> &out) const {
     const auto kind = static_cast<pre_tokenizer>(pre_split_);
-    const bool ignore_merges = kind == pre_tokenizer::llama3;  // llama.cpp: whole-word pieces win
+    const bool ignore_merges = kind == pre_tokenizer::llama3;  // llama.cpp: whole-word pieces skip merging
     std::vector<symbol> syms;
     for (const std::string &raw_word : pre_tokenize(text, kind)) {
         std::string word;
@@ -432,6 +493,9 @@ std::string tokenizer::detokenize(const std::vector<token_id> &ids, bool remove_
         // llama.cpp consumes the strip on the first token even when it yields nothing.
         strip_space = false;
         out += piece;
+    }
+    if (data_.kind == vocab_kind::bpe && pre_tokenizer_cleans_spaces(static_cast<pre_tokenizer>(pre_split_))) {
+        return clean_spaces(out);
     }
     return out;
 }

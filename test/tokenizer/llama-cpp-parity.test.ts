@@ -1,0 +1,105 @@
+/**
+ * Our tokenizer (native/engine/tokenizer) against llama.cpp's own tokenization (tools/oracle):
+ * the same ids and the same decoded text for many strings, on the real stories260K SPM vocabulary
+ * and on synthetic GPT-2 BPE / llama3-BPE / SPM vocabularies written with our GGUF writer.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeSyntheticLlama } from '../../lib/models/synthetic-model.js';
+import { bpeVocab, spmVocab } from '../../lib/models/synthetic-vocab.js';
+import { tokenizerFromGguf } from '../../lib/models/vocab.js';
+import { runOracle, stories260K, type OracleResponse } from '../models/oracle.js';
+
+const TEXTS = [
+  'Once upon a time',
+  'Hello world',
+  ' leading space',
+  'trailing space ',
+  '  two leading spaces',
+  'a  b   c    d',
+  'tabs\tand\ttabs',
+  'line\nbreaks\n\nand\r\nCRLF',
+  '\n\n\n',
+  '   ',
+  ' ',
+  "It's 2026 and I'm sure we'll see what they've done, don't you?",
+  "IT'S LOUD AND WE'LL SHOUT",
+  'numbers 1 12 123 1234 12345 3.14159 -42',
+  'héllo wörld, café, naïve, Ångström',
+  'emoji 😀 and family 👨‍👩‍👧 and flag 🇯🇵',
+  '日本語のテキスト、中文文本。',
+  'Ελληνικά και русский текст',
+  'combining: e\u0301 a\u0300 and zero\u200bwidth',
+  'symbols $%&#@!^*()[]{}<>~|\\/`',
+  '"quoted" and (parenthesised) and — dashes – and … ellipsis',
+  'The sun was warm and the sky was blue. "Can I have the ball?" she asked her mom.',
+  '<s>hi</s> and <unk> as text',
+  '<|endoftext|> in the middle <|endoftext|>',
+  'x',
+  '\u00a0non-breaking\u00a0space and\u3000ideographic',
+  'mixed\t \n \t\nwhitespace  \n',
+  'URL https://example.com/path?q=1&r=2#frag',
+  'code: const x = (a, b) => a + b; // sum',
+  'Ünïcödé ÛPPÉR and lower',
+];
+
+function expectParity(label: string, tok: ReturnType<typeof tokenizerFromGguf>, oracle: OracleResponse, special: boolean): void {
+  expect(oracle.tokenize).toHaveLength(TEXTS.length);
+  for (const row of oracle.tokenize!) {
+    const ours = Array.from(tok.encode(row.text, false, special));
+    expect(ours, `${label} ids for ${JSON.stringify(row.text)}`).toEqual(row.ids);
+    const decoded = tok.detokenize(row.ids, false, special).toString('utf8');
+    expect(decoded, `${label} detokenize for ${JSON.stringify(row.text)}`).toBe(row.detokenized);
+  }
+}
+
+const stories = stories260K();
+
+describe.skipIf(!stories)('tokenizer parity with llama.cpp on stories260K (SPM)', () => {
+  it('matches llama_tokenize / llama_detokenize on every string, with and without special-token parsing', () => {
+    const tok = tokenizerFromGguf(stories!);
+    for (const special of [false, true]) {
+      expectParity(`stories260K special=${special}`, tok, runOracle({ model: stories!, tokenize: { texts: TEXTS, special } }), special);
+    }
+  });
+
+  it('adds BOS like llama.cpp when asked (add_special)', () => {
+    const tok = tokenizerFromGguf(stories!);
+    expect(Array.from(tok.encode('Once upon a time', true, false))).toEqual([1, 403, 407, 261, 378]);
+    expect(Array.from(tok.encode('', true, false))).toEqual([1]);
+    expect(Array.from(tok.encode('', false, false))).toEqual([]);
+  });
+});
+
+describe('tokenizer parity with llama.cpp on synthetic vocabularies', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'abi-tok-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const cases: Array<[string, () => ReturnType<typeof bpeVocab>]> = [
+    ['gpt2 BPE (pre gpt-2)', () => bpeVocab({ merges: 400, extraSpecial: ['<|im_start|>', '<|im_end|>'] })],
+    ['llama3 BPE (pre llama-bpe)', () => bpeVocab({ merges: 400, pre: 'llama-bpe' })],
+    ['BPE with the default pre-tokenizer', () => bpeVocab({ merges: 200, pre: 'default' })],
+    ['qwen2 BPE', () => bpeVocab({ merges: 200, pre: 'qwen2' })],
+    ['SPM with chat markers', () => spmVocab({ extraSpecial: ['<|im_start|>', '<|im_end|>'] })],
+  ];
+  for (const [label, makeVocab] of cases) {
+    it(`${label}: same ids and text as llama.cpp`, () => {
+      const path = join(dir, `${label.replace(/\W+/g, '_')}.gguf`);
+      writeSyntheticLlama(path, { nEmbd: 64, nLayer: 1, nHead: 2, nFf: 128, vocab: makeVocab() });
+      const tok = tokenizerFromGguf(path);
+      const texts = [...TEXTS, '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'];
+      for (const special of [false, true]) {
+        const oracle = runOracle({ model: path, tokenize: { texts, special } });
+        for (const row of oracle.tokenize!) {
+          expect(Array.from(tok.encode(row.text, false, special)), `${label} special=${special} ${JSON.stringify(row.text)}`).toEqual(row.ids);
+          expect(tok.detokenize(row.ids, false, special).toString('utf8'), `${label} detok ${JSON.stringify(row.text)}`).toBe(row.detokenized);
+        }
+      }
+    });
+  }
+});
