@@ -50,7 +50,9 @@ export function describeFailure(error: unknown): Failure {
 
 /** A short stable reason string for events and metrics labels. */
 export function failureReason(f: Failure): string {
-  if (f.providerCode) return f.providerCode;
+  // Rejections on the merits keep their code; other provider codes vary by provider, the status does not.
+  if (f.providerCode && FINAL_PROVIDER_CODES.has(f.providerCode)) return f.providerCode;
   if (f.kind === 'http' && f.status !== undefined) return `http_${f.status}`;
+  if (f.providerCode) return f.providerCode;
   return f.kind;
 }

@@ -64,23 +64,18 @@ export class UpstreamHttp {
       } catch {}
       throw classifyHttpError(res.statusCode, res.headers, text, { backend: this.backend, secrets: this.secrets() });
     }
-    const upstream = res.body;
-    const self = this;
-    return {
-      status: res.statusCode,
-      headers: res.headers,
-      body: {
-        async *[Symbol.asyncIterator]() {
-          try {
-            for await (const chunk of upstream) yield chunk as Buffer;
-          } catch (err) {
-            throw self.transportError(err, signal, true);
-          } finally {
-            if (!upstream.destroyed) upstream.destroy();
-          }
-        },
-      },
-    };
+    return { status: res.statusCode, headers: res.headers, body: this.guardBody(res.body, signal) };
+  }
+
+  /** Body chunks with socket failures mapped to a `cut` BackendError; the body is destroyed when iteration stops. */
+  private async *guardBody(upstream: AsyncIterable<unknown> & { destroyed: boolean; destroy(): void }, signal: AbortSignal): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of upstream) yield chunk as Buffer;
+    } catch (err) {
+      throw this.transportError(err, signal, true);
+    } finally {
+      if (!upstream.destroyed) upstream.destroy();
+    }
   }
 
   /** Maps an undici/socket failure: before headers a connect error, during the body a cut. */

@@ -3,7 +3,6 @@ import { AnthropicBackend } from '../../lib/backends/anthropic.js';
 import { BackendError } from '../../lib/backends/errors.js';
 import type { BackendEvent, ChatRequest } from '../../lib/backends/types.js';
 import { startFakeAnthropic } from '../support/fake-anthropic.js';
-import type { FaultUpstream } from '../support/fault-upstream.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
