@@ -1,5 +1,6 @@
 import type { Backend, ChatRequest } from '../backends/types.js';
 import type { AttemptTimeouts } from '../recovery/attempt.js';
+import type { BreakerHealth } from '../recovery/circuit-breaker.js';
 import type { RecoveryEmitter } from '../recovery/events.js';
 import { executeRoute, type RecoveryRuntime } from '../recovery/execute.js';
 import type { RouteTarget, RoutedEvent } from '../recovery/types.js';
@@ -13,6 +14,8 @@ export interface GatewayInit {
   timeouts?: ReadonlyMap<string, AttemptTimeouts>;
   /** Retry policy and breakers; without it executeRoute uses its defaults. */
   recovery?: RecoveryRuntime;
+  /** Breaker state per backend for /health. */
+  breakerHealth?: () => Record<string, BreakerHealth>;
   events?: RecoveryEmitter;
 }
 
@@ -62,8 +65,9 @@ export class Gateway {
   /** `/health` backends section: breaker state plus what each backend reports about itself. */
   health(): Record<string, Record<string, unknown>> {
     const out: Record<string, Record<string, unknown>> = {};
+    const breakers = this.init.breakerHealth?.() ?? {};
     for (const [name, backend] of this.init.backends) {
-      const breaker = this.init.recovery?.breakerFor?.(name)?.health();
+      const breaker = breakers[name];
       out[name] = { type: backend.type, state: breaker?.state ?? 'closed', ...(breaker ? { breaker } : {}), ...backend.health?.() };
     }
     return out;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Gateway } from '../gateway/gateway.js';
+import type { BreakerRegistry } from '../recovery/breakers.js';
 import type { StreamRun } from '../gateway/stream-run.js';
 import type { SecurityAuthenticator } from '../security/authenticator.js';
 import type { CorsConfig, SecurityHeadersConfig } from '../security/http-hardening.js';
@@ -17,6 +18,8 @@ export interface Runtime {
   gateway: Gateway;
   securityHeaders: SecurityHeadersConfig;
   cors: CorsConfig;
+  /** Circuit breakers of this generation's backends (absent without recovery settings). */
+  breakers?: BreakerRegistry;
 }
 
 /** Metric hooks the server reports to (prom-client behind them). */

@@ -12,7 +12,11 @@ import type { Backend } from '../backends/types.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { RouteRule } from '../gateway/routing.js';
 import { badRequest, notFound, serviceUnavailable, toApiError } from '../protocol/errors.js';
+import { createMetrics } from '../observability/metrics.js';
+import { createLogger } from '../observability/logger.js';
 import type { AttemptTimeouts } from '../recovery/attempt.js';
+import { createRecoveryEmitter, createRecoveryRuntime, registerRecoveryMetrics, type BreakerRegistry, type RecoveryEmitter } from '../recovery/index.js';
+import type { RecoveryConfig } from '../config/sections/recovery.js';
 import { createAuthenticator, type AuthConfig } from '../security/authenticator.js';
 import { applySecurityHeaders, handleCors, type CorsConfig, type SecurityHeadersConfig } from '../security/http-hardening.js';
 import { RateLimiter, type RateLimitConfig } from '../security/rate-limiter.js';
@@ -22,7 +26,6 @@ import type { RequestInfo, Runtime, ServerContext, ServerMetrics } from './conte
 import { createServerEmitter, type AbiServerEmitter } from './events.js';
 import * as handlers from './handlers.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
-import { createServerMetrics } from './metrics.js';
 import { sendError } from './respond.js';
 import { Router } from './router.js';
 import { resolveServerSettings, type ServerSettings } from './settings.js';
@@ -44,7 +47,8 @@ export interface AbiServerConfig {
   auth?: AuthConfig;
   backends?: Record<string, BackendConfigLike>;
   routes?: RouteRule[];
-  recovery?: { session?: Partial<SessionConfig>; [key: string]: unknown };
+  /** Retry, breaker, session and mid-stream settings; absent = recovery's defaults, no breakers. */
+  recovery?: RecoveryConfig | { session?: Partial<SessionConfig> };
   rateLimits?: RateLimitConfig;
   securityHeaders?: SecurityHeadersConfig;
   cors?: CorsConfig;
@@ -60,8 +64,10 @@ export interface AbiServerOptions {
   createBackend?: (name: string, config: BackendConfigLike) => Backend | Promise<Backend>;
   /** Structured logger; default pino at `info` on stderr. */
   logger?: Logger;
-  /** Metrics sink; default a fresh prom-client registry served at /metrics. */
+  /** Metrics sink; default protocol's metrics on a fresh prom-client registry, served at /metrics. */
   metrics?: ServerMetrics;
+  /** Receives retry, fallback, breaker, failover and resume events; default a fresh emitter. */
+  recoveryEvents?: RecoveryEmitter;
   /** Session store; default the memory store from `recovery.session`. */
   sessions?: SessionStore;
 }
@@ -96,11 +102,12 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Placeholder until the WebSocket handshake authenticates. */
 const ANONYMOUS: Principal = { id: 'anonymous', kind: 'anonymous', scopes: [] };
 
-function defaultLogger(): Logger {
-  return pino({ base: undefined, redact: { paths: ['req.headers.authorization', '*.apiKey', '*.token', '*.tokens'], censor: '[redacted]' } }, pino.destination(2));
+/** Full recovery settings (retry and breaker) as opposed to a bare `{ session }` override. */
+function isFullRecovery(r: AbiServerConfig['recovery']): r is RecoveryConfig {
+  return r !== undefined && 'retry' in r && 'breaker' in r;
 }
 
-async function buildRuntime(config: AbiServerConfig, options: AbiServerOptions, logger: Logger): Promise<Runtime> {
+async function buildRuntime(config: AbiServerConfig, options: AbiServerOptions, logger: Logger, events: RecoveryEmitter): Promise<Runtime> {
   const settings = resolveServerSettings(config.server);
   const auth = await createAuthenticator(config.auth ?? {}, { logger });
   const backends = new Map<string, Backend>();
@@ -110,25 +117,56 @@ async function buildRuntime(config: AbiServerConfig, options: AbiServerOptions, 
     backends.set(name, await options.createBackend(name, entry));
     if (entry.timeouts) timeouts.set(name, entry.timeouts);
   }
-  const gateway = new Gateway({ backends, routes: config.routes ?? [], timeouts });
-  return { settings, auth, gateway, securityHeaders: config.securityHeaders ?? {}, cors: config.cors ?? {} };
+  const recovery = isFullRecovery(config.recovery)
+    ? createRecoveryRuntime(config.recovery, [...backends.keys()], { events, logger })
+    : undefined;
+  const gateway = new Gateway({
+    backends,
+    routes: config.routes ?? [],
+    timeouts,
+    events,
+    ...(recovery ? { recovery, breakerHealth: () => recovery.breakers.health() } : {}),
+  });
+  return { settings, auth, gateway, securityHeaders: config.securityHeaders ?? {}, cors: config.cors ?? {}, ...(recovery ? { breakers: recovery.breakers } : {}) };
+}
+
+/** Recovery events become log lines (recovery's own metrics count them). */
+function logRecovery(events: RecoveryEmitter, logger: Logger): void {
+  events.on('retry', (e) => logger.info({ backend: e.backend, attempt: e.attempt, reason: e.reason, delay_ms: e.delayMs }, 'upstream retry'));
+  events.on('fallback', (e) => logger.info({ backend: e.backend, to: e.to, reason: e.reason }, 'fallback'));
+  events.on('failover:mid-stream', (e) =>
+    logger.warn({ backend: e.backend, to: e.to, reason: e.reason, mode: e.mode, delivered_chars: e.deliveredChars }, 'mid-stream failover'),
+  );
+  for (const name of ['breaker:open', 'breaker:half-open', 'breaker:close'] as const) {
+    events.on(name, (e) => logger.warn({ backend: e.backend, from: e.from, to: e.to, reason: e.reason }, 'breaker transition'));
+  }
 }
 
 export function createAbiServer(config: AbiServerConfig, options: AbiServerOptions = {}): AbiServer {
-  const logger = options.logger ?? defaultLogger();
+  const logger = options.logger ?? createLogger({ destination: pino.destination(2) });
   const events = createServerEmitter();
   const lifecycle = new Lifecycle();
-  const metrics = options.metrics ?? createServerMetrics();
-  const sessions = options.sessions ?? createSessionStore(config.recovery?.session ?? {});
-  const limiter = RateLimiter.create(config.rateLimits ?? {});
+  const recoveryEvents = options.recoveryEvents ?? createRecoveryEmitter();
+  logRecovery(recoveryEvents, logger);
   let runtime: Runtime | undefined;
+  let metrics: ServerMetrics;
+  if (options.metrics) metrics = options.metrics;
+  else {
+    const m = createMetrics();
+    // Breaker gauges are read at scrape time from whichever config generation is current.
+    const currentBreakers = { health: () => runtime?.breakers?.health() ?? {} } as unknown as BreakerRegistry;
+    registerRecoveryMetrics(m.registry, recoveryEvents, currentBreakers);
+    metrics = m;
+  }
+  const sessions = options.sessions ?? createSessionStore(config.recovery?.session ?? {}, { events: recoveryEvents });
+  const limiter = RateLimiter.create(config.rateLimits ?? {});
   let httpServer: http.Server | undefined;
   let bound: ListenAddress | null = null;
   let closing: Promise<void> | undefined;
   let openResponses = 0;
   let idleResponses: (() => void) | undefined;
 
-  const initialized = buildRuntime(config, options, logger).then((rt) => {
+  const initialized = buildRuntime(config, options, logger, recoveryEvents).then((rt) => {
     runtime = rt;
   });
   initialized.catch(() => {});
@@ -151,7 +189,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
         throw badRequest('This server was not started from a config file, so there is nothing to reload.', null, 'no_config_file');
       }
       const nextConfig = await options.loadConfig(options.configPath);
-      const next = await buildRuntime(nextConfig, options, logger);
+      const next = await buildRuntime(nextConfig, options, logger, recoveryEvents);
       const previous = runtime;
       runtime = next;
       limiter.updateConfig(nextConfig.rateLimits ?? {});

@@ -155,7 +155,7 @@ export async function serveSessionReplay(
     },
     (reason, detail) => reportSlowClient(ctx, info, session, reason, detail),
   );
-  session.attach();
+  session.attach(afterSeq);
   try {
     writer.open({ 'x-abi-stream-id': session.id });
     await pumpSessionToSse(session, writer, afterSeq, (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'));

@@ -164,7 +164,7 @@ export class WsEndpoint {
         } catch (err) {
           throw gone(`Events after ${msg.after} of stream '${msg.id}' are no longer kept: ${(err as Error).message}`, 'stream_events_gone');
         }
-        this.follow(ws, streams, session, msg.after, info);
+        this.follow(ws, streams, session, msg.after, info, true);
         return;
       }
       if (!this.ctx.lifecycle.accepting) throw serviceUnavailable('The server is shutting down.', { code: 'draining' });
@@ -190,10 +190,11 @@ export class WsEndpoint {
     }
   }
 
-  private follow(ws: WebSocket, streams: Map<string, WsStream>, session: StreamSession, after: number, info: RequestInfo): void {
+  private follow(ws: WebSocket, streams: Map<string, WsStream>, session: StreamSession, after: number, info: RequestInfo, resume = false): void {
     const entry: WsStream = { session, stop: new AbortController() };
     streams.set(session.id, entry);
-    session.attach();
+    if (resume) session.attach(after);
+    else session.attach();
     void this.pump(ws, entry, after, info).finally(() => {
       if (streams.get(session.id) === entry) {
         streams.delete(session.id);

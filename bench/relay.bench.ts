@@ -1,0 +1,282 @@
+/**
+ * End-to-end relay benchmark: M concurrent streams read through `abi serve` versus the same streams
+ * read directly from the upstream, in the same run.
+ *
+ * - The upstream is a minimal OpenAI-compatible SSE server in its own process; it emits N tokens per
+ *   stream as fast as it can (throughput run) or 20 ms apart (latency run). Every token's content is
+ *   the upstream's send time, so the client measures each token's delivery latency directly.
+ * - abi runs as `node bin/abi.js serve` in its own child process (a fresh one per M), so its CPU time
+ *   (/proc/<pid>/stat) and peak RSS (VmHWM) are its own.
+ * - The client (this process) is the same for both paths.
+ *
+ * Reports relayed tokens/s vs direct, added time-to-first-token p50/p99 and added per-token latency
+ * p50/p99 (relayed minus direct, 20 ms run), CPU time per relayed token and peak RSS, for M = 1, 100,
+ * 1000. Writes bench/results/relay.json. Needs `npm run build` (npm run bench does it).
+ *
+ *   npm run bench -- relay                 # all M
+ *   ABI_RELAY_M=100 npm run bench -- relay # one M
+ *   ABI_RELAY_PROFILE=1 …                  # abi child runs with --cpu-prof (profile in bench/results/)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createParser } from 'eventsource-parser';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const RESULTS = new URL('./results/relay.json', import.meta.url);
+const CLK_TCK = 100;
+
+/** The upstream, written to a temp file and run with plain node. */
+const UPSTREAM_SOURCE = `
+import http from 'node:http';
+const now = () => (performance.timeOrigin + performance.now()).toFixed(3);
+const server = http.createServer((req, res) => {
+  if (req.method === 'GET') { res.writeHead(200, {'content-type':'application/json'}); res.end('{"object":"list","data":[{"id":"bench","object":"model"}]}'); return; }
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', () => {
+    const req0 = JSON.parse(body);
+    const { tokens, delayMs } = JSON.parse(req0.messages[0].content);
+    const usage = req0.stream_options && req0.stream_options.include_usage;
+    const head = '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1767225600,"model":"bench","choices":';
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.write('data: ' + head + '[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\\n\\n');
+    let i = 0;
+    let closed = false;
+    res.on('close', () => (closed = true));
+    const finish = () => {
+      res.write('data: ' + head + '[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\\n\\n');
+      if (usage) res.write('data: ' + head + '[],"usage":{"prompt_tokens":1,"completion_tokens":' + tokens + ',"total_tokens":' + (tokens + 1) + '}}\\n\\n');
+      res.end('data: [DONE]\\n\\n');
+    };
+    const chunk = () => 'data: ' + head + '[{"index":0,"delta":{"content":"' + now() + ' "},"logprobs":null,"finish_reason":null}]}\\n\\n';
+    if (delayMs > 0) {
+      const tick = () => {
+        if (closed) return;
+        res.write(chunk());
+        if (++i >= tokens) return finish();
+        setTimeout(tick, delayMs);
+      };
+      tick();
+      return;
+    }
+    const pump = () => {
+      while (i < tokens && !closed) {
+        i++;
+        if (!res.write(chunk())) return void res.once('drain', pump);
+      }
+      if (!closed) finish();
+    };
+    pump();
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write('port ' + server.address().port + '\\n'));
+`;
+
+interface StreamResult {
+  tokens: number;
+  /** ms from request start to the first content token. */
+  ttftMs: number;
+  /** Per-token delivery latency (receive time minus upstream send time), ms. */
+  latenciesMs: number[];
+}
+
+interface RunStats {
+  streams: number;
+  tokensPerStream: number;
+  tokens: number;
+  seconds: number;
+  tokensPerSec: number;
+  ttftP50: number;
+  ttftP99: number;
+  latencyP50: number;
+  latencyP99: number;
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const clock = (): number => performance.timeOrigin + performance.now();
+
+function waitForLine(proc: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m) resolve(m);
+    });
+    proc.once('exit', (code) => reject(new Error(`child exited (${code}) before ready: ${out} ${err.slice(-2000)}`)));
+  });
+}
+
+/** One streamed completion; records TTFT and every token's latency. */
+function oneStream(agent: http.Agent, url: string, tokens: number, delayMs: number, auth?: string): Promise<StreamResult> {
+  const body = JSON.stringify({ model: 'bench', stream: true, messages: [{ role: 'user', content: JSON.stringify({ tokens, delayMs }) }] });
+  return new Promise((resolve, reject) => {
+    const started = clock();
+    const result: StreamResult = { tokens: 0, ttftMs: NaN, latenciesMs: [] };
+    const req = http.request(url, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(auth ? { authorization: auth } : {}) },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) {
+        reject(new Error(`status ${res.statusCode}`));
+        res.resume();
+        return;
+      }
+      const parser = createParser({
+        onEvent: (ev) => {
+          if (ev.data === '[DONE]') return;
+          const content = (JSON.parse(ev.data) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content;
+          if (!content) return;
+          const now = clock();
+          if (result.tokens === 0) result.ttftMs = now - started;
+          result.tokens++;
+          result.latenciesMs.push(now - Number.parseFloat(content));
+        },
+      });
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => parser.feed(d));
+      res.on('end', () => resolve(result));
+      res.on('error', reject);
+    });
+    req.end(body);
+  });
+}
+
+async function runStreams(url: string, m: number, tokens: number, delayMs: number, auth?: string): Promise<RunStats> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const started = clock();
+  const results = await Promise.all(Array.from({ length: m }, () => oneStream(agent, url, tokens, delayMs, auth)));
+  const seconds = (clock() - started) / 1000;
+  agent.destroy();
+  const total = results.reduce((s, r) => s + r.tokens, 0);
+  if (total !== m * tokens) throw new Error(`lost tokens: got ${total}, expected ${m * tokens}`);
+  const ttfts = results.map((r) => r.ttftMs);
+  const lat = results.flatMap((r) => r.latenciesMs.slice(1));
+  return {
+    streams: m,
+    tokensPerStream: tokens,
+    tokens: total,
+    seconds,
+    tokensPerSec: total / seconds,
+    ttftP50: percentile(ttfts, 50),
+    ttftP99: percentile(ttfts, 99),
+    latencyP50: percentile(lat, 50),
+    latencyP99: percentile(lat, 99),
+  };
+}
+
+/** utime+stime of a process in ms. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function startAbi(upstreamUrl: string, dir: string, profile: boolean): Promise<{ proc: ChildProcess; url: string }> {
+  const configPath = join(dir, 'abi.config.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      server: { maxConcurrentStreams: 5000, heartbeatMs: 60_000 },
+      backends: { up: { type: 'openai', baseUrl: upstreamUrl, maxConnections: 4096 } },
+    }),
+  );
+  const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./results/', import.meta.url))}`] : []), join(ROOT, 'bin/abi.js'), 'serve', '--config', configPath, '--port', '0'];
+  const proc = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ABI_LOG_LEVEL: 'warn' } });
+  const m = await waitForLine(proc, /abi listening on (http:\/\/\S+)/);
+  return { proc, url: m[1]! };
+}
+
+async function stopChild(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
+
+export default async function relayBench(): Promise<void> {
+  const only = process.env.ABI_RELAY_M ? [Number(process.env.ABI_RELAY_M)] : [1, 100, 1000];
+  const profile = process.env.ABI_RELAY_PROFILE === '1';
+  const dir = mkdtempSync(join(tmpdir(), 'abi-relay-'));
+  const upstreamFile = join(dir, 'upstream.mjs');
+  writeFileSync(upstreamFile, UPSTREAM_SOURCE);
+  const upstream = spawn(process.execPath, [upstreamFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = Number((await waitForLine(upstream, /port (\d+)/))[1]);
+  const upstreamUrl = `http://127.0.0.1:${port}/v1`;
+  const directUrl = `${upstreamUrl}/chat/completions`;
+  const tokensFor: Record<number, number> = { 1: 20_000, 100: 1_000, 1000: 100 };
+  const rows: unknown[] = [];
+  try {
+    for (const m of only) {
+      const n = tokensFor[m] ?? Math.max(50, Math.floor(100_000 / m));
+      const abi = await startAbi(upstreamUrl, dir, profile);
+      const relayUrl = `${abi.url}/v1/chat/completions`;
+      // Warm both paths (JIT, connection pools) before measuring.
+      await runStreams(directUrl, Math.min(m, 10), 50, 0);
+      await runStreams(relayUrl, Math.min(m, 10), 50, 0);
+
+      const direct = await runStreams(directUrl, m, n, 0);
+      const cpuBefore = cpuMs(abi.proc.pid!);
+      const relayed = await runStreams(relayUrl, m, n, 0);
+      const cpuPerTokenUs = ((cpuMs(abi.proc.pid!) - cpuBefore) * 1000) / relayed.tokens;
+
+      const latencyTokens = 50;
+      const directLat = await runStreams(directUrl, m, latencyTokens, 20);
+      const relayedLat = await runStreams(relayUrl, m, latencyTokens, 20);
+      const rssMb = peakRssMb(abi.proc.pid!);
+      await stopChild(abi.proc);
+
+      const row = {
+        streams: m,
+        tokensPerStream: n,
+        directTokensPerSec: Math.round(direct.tokensPerSec),
+        relayedTokensPerSec: Math.round(relayed.tokensPerSec),
+        relayedOverDirect: round(relayed.tokensPerSec / direct.tokensPerSec),
+        ttftDirectP50Ms: round(directLat.ttftP50),
+        ttftRelayedP50Ms: round(relayedLat.ttftP50),
+        addedTtftP50Ms: round(relayedLat.ttftP50 - directLat.ttftP50),
+        addedTtftP99Ms: round(relayedLat.ttftP99 - directLat.ttftP99),
+        tokenLatencyDirectP50Ms: round(directLat.latencyP50),
+        tokenLatencyRelayedP50Ms: round(relayedLat.latencyP50),
+        addedInterTokenP50Ms: round(relayedLat.latencyP50 - directLat.latencyP50),
+        addedInterTokenP99Ms: round(relayedLat.latencyP99 - directLat.latencyP99),
+        cpuUsPerRelayedToken: round(cpuPerTokenUs, 2),
+        peakRssMb: round(rssMb, 1),
+      };
+      rows.push(row);
+      console.log(JSON.stringify(row));
+    }
+  } finally {
+    await stopChild(upstream);
+  }
+  const out = {
+    bench: 'relay',
+    date: new Date().toISOString(),
+    node: process.version,
+    command: 'npm run bench -- relay',
+    targets: { relayedOverDirect: '>= 0.5', addedTtftP99MsAt100: '<= 2', peakRssMbAt1000: '<= 100' },
+    rows,
+  };
+  writeFileSync(RESULTS, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`wrote ${fileURLToPath(RESULTS)}`);
+}

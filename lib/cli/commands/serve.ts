@@ -1,0 +1,140 @@
+/**
+ * `abi serve`: loads the config, starts the server, prints exactly one stdout line when ready
+ * (`abi listening on http://HOST:PORT`; logs go to stderr), and drains gracefully on SIGTERM/SIGINT.
+ * A config that cannot be used exits with code 2 and one stderr line naming the key and why.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { createBackend } from '../../backends/registry.js';
+import { loadConfig } from '../../config/index.js';
+import { createLogger } from '../../observability/logger.js';
+import { createAbiServer, type AbiServerConfig } from '../../server/index.js';
+
+export interface ServeOptions {
+  /** Config file; default ./abi.config.json when it exists. */
+  config?: string;
+  host?: string;
+  port?: number;
+  /** GGUF model to serve with the local engine (not available yet). */
+  model?: string;
+  /** Extra static bearer token accepted next to the config's `auth.tokens`. */
+  authToken?: string;
+  /** Heartbeat interval in ms (overrides `server.heartbeatMs`). */
+  heartbeat?: number;
+}
+
+const DEFAULT_CONFIG_FILE = 'abi.config.json';
+/** Exit code for a configuration the server cannot start with. */
+const EXIT_BAD_CONFIG = 2;
+
+function parseIntOption(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}.`);
+    return n;
+  };
+}
+
+/**
+ * The config used when there is no config file and no --model: no backends, so every completion is a
+ * clear 503 "no backend configured". The local-engine work replaces this with the built-in demo model.
+ */
+export function defaultConfigWithoutFile(): Record<string, unknown> {
+  return {};
+}
+
+/** Applies command-line overrides on top of a loaded, validated config. */
+function applyOverrides(config: AbiServerConfig, opts: ServeOptions): AbiServerConfig {
+  const server = { ...config.server };
+  if (opts.host !== undefined) server.host = opts.host;
+  if (opts.port !== undefined) server.port = opts.port;
+  if (opts.heartbeat !== undefined) server.heartbeatMs = opts.heartbeat;
+  const out: AbiServerConfig = { ...config, server };
+  if (opts.authToken !== undefined) out.auth = { ...config.auth, tokens: [...(config.auth?.tokens ?? []), opts.authToken] };
+  return out;
+}
+
+function isConfigError(err: unknown): err is Error & { key?: string } {
+  return err instanceof Error && (err as { code?: unknown }).code === 'ABI_ERR_CONFIG';
+}
+
+function failConfig(err: Error): never {
+  process.stderr.write(`abi: invalid configuration: ${err.message.split('\n')[0]}\n`);
+  process.exit(EXIT_BAD_CONFIG);
+}
+
+export async function serve(opts: ServeOptions): Promise<void> {
+  if (opts.model !== undefined) {
+    process.stderr.write(
+      'abi: --model is not available yet: the local GGUF engine is not part of this build. Serve an OpenAI-compatible upstream with --config instead.\n',
+    );
+    process.exit(EXIT_BAD_CONFIG);
+  }
+  const configPath = opts.config !== undefined ? resolve(opts.config) : existsSync(DEFAULT_CONFIG_FILE) ? resolve(DEFAULT_CONFIG_FILE) : undefined;
+  if (opts.config !== undefined && !existsSync(configPath!)) failConfig(new Error(`config file ${opts.config} does not exist`));
+
+  const load = async (path: string | undefined): Promise<AbiServerConfig> =>
+    applyOverrides((await loadConfig(path ?? defaultConfigWithoutFile())) as unknown as AbiServerConfig, opts);
+
+  let config: AbiServerConfig;
+  try {
+    config = await load(configPath);
+  } catch (err) {
+    if (isConfigError(err)) failConfig(err);
+    throw err;
+  }
+
+  const logger = createLogger();
+  const server = createAbiServer(config, {
+    logger,
+    ...(configPath !== undefined ? { configPath, loadConfig: (p: string) => load(p) } : {}),
+    createBackend: (name, entry) => createBackend(name, entry as never, { logger }),
+  });
+  try {
+    await server.ready();
+  } catch (err) {
+    if (isConfigError(err)) failConfig(err);
+    throw err;
+  }
+  const { url } = await server.listen();
+  process.stdout.write(`abi listening on ${url}\n`);
+  if (!config.backends || Object.keys(config.backends).length === 0) {
+    logger.warn('no backends are configured: every completion request will get 503; pass --config with a "backends" section');
+  }
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for the drain to finish');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down');
+    void server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the OpenAI-compatible (/v1/chat/completions) and ABI streaming APIs')
+    .option('--config <file>', `config file (default ./${DEFAULT_CONFIG_FILE} when present)`)
+    .option('--host <host>', 'interface to bind (overrides server.host)')
+    .option('--port <port>', 'port to bind, 0 for a free one (overrides server.port)', parseIntOption('--port', 0, 65535))
+    .option('--model <path>', 'serve a local GGUF model (not available yet)')
+    .option('--auth-token <token>', 'accept this bearer token in addition to auth.tokens')
+    .option('--heartbeat <ms>', 'SSE heartbeat interval in ms (overrides server.heartbeatMs)', parseIntOption('--heartbeat', 100, 86_400_000))
+    .action(async (opts: ServeOptions) => {
+      await serve(opts);
+    });
+}
