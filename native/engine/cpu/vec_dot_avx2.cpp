@@ -2,6 +2,8 @@
 // reference's integer sums; only the order of f32 scaling and accumulation differs.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "engine/cpu/kernels_avx2.hpp"
 
 namespace abi::quant::avx2 {
@@ -144,83 +146,92 @@ float vec_dot_q4_0_q8_0(int64_t n, const void *w, const void *x) {
 
 namespace {
 
-// Σ_j mins[j] · (bsums[2j] + bsums[2j+1]) for the 8 K-quant sub-blocks of 32.
-int k_min_correction(const uint8_t *mins, const int16_t *bsums) {
-    const __m256i sums = load32(bsums);
-    const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(mins));
-    // each min repeated for its two 16-element bsums
-    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-    const __m256i prod = _mm256_madd_epi16(sums, m16);
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(prod), _mm256_extracti128_si256(prod, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
+// Q4_K/Q5_K scales[12] → 16 bytes: the 8 six-bit scales, then the 8 six-bit mins (the same
+// unpacking as get_scale_min_k4, done four sub-blocks at a time on 32-bit words).
+__m128i unpack_scales_mins(const uint8_t *packed) {
+    constexpr uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, low2 = 0x03030303;
+    uint32_t w[3];
+    std::memcpy(w, packed, sizeof w);
+    const uint32_t scales_lo = w[0] & low6;                                       // sc 0..3
+    const uint32_t scales_hi = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);       // sc 4..7
+    const uint32_t mins_lo = w[1] & low6;                                         // m 0..3
+    const uint32_t mins_hi = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);  // m 4..7
+    return _mm_set_epi32(static_cast<int>(mins_hi), static_cast<int>(mins_lo), static_cast<int>(scales_hi),
+                         static_cast<int>(scales_lo));
 }
 
-void unpack_scales_mins(const uint8_t *packed, uint8_t *sc, uint8_t *m) {
-    for (int j = 0; j < 8; ++j) get_scale_min_k4(j, packed, &sc[j], &m[j]);
+// Byte-shuffle masks that broadcast i16 element j of each 128-bit lane to the whole lane.
+__m256i broadcast_i16_mask(int j) {
+    return _mm256_set1_epi16(static_cast<short>((2 * j) | ((2 * j + 1) << 8)));
+}
+
+// Σ_j mins[j] · (bsums[2j] + bsums[2j+1]) as 4 i32 lanes (mins: 8 i16).
+__m128i k_min_products(__m128i mins16, const int16_t *bsums) {
+    const __m256i sums = load32(bsums);
+    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+    return _mm_madd_epi16(mins16, pairs);
+}
+
+float hsum128(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    return _mm_cvtss_f32(v);
+}
+
+// Shared body of Q4_K and Q5_K: `quants(c, lo, hi)` yields chunk c's two 32-element sub-blocks
+// as unsigned bytes.
+template <typename Block, typename Quants>
+float vec_dot_k_4_5(int64_t n, const Block *a, const block_q8_K *b, Quants quants) {
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_min = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / qk_k; ++i) {
+        const __m256i sm16 = _mm256_cvtepu8_epi16(unpack_scales_mins(a[i].scales));
+        const __m128i mins = k_min_products(_mm256_extracti128_si256(sm16, 1), b[i].bsums);
+        acc_min = _mm_fmadd_ps(_mm_set1_ps(half(a[i].dmin) * b[i].d), _mm_cvtepi32_ps(mins), acc_min);
+        const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm16));
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+            __m256i q_lo, q_hi;
+            quants(a[i], c, &q_lo, &q_hi);
+            const __m256i p_lo = _mm256_maddubs_epi16(q_lo, load32(b[i].qs + 64 * c));
+            const __m256i p_hi = _mm256_maddubs_epi16(q_hi, load32(b[i].qs + 64 * c + 32));
+            const __m256i s_lo = _mm256_shuffle_epi8(scales, broadcast_i16_mask(2 * c));
+            const __m256i s_hi = _mm256_shuffle_epi8(scales, broadcast_i16_mask(2 * c + 1));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, s_lo));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, s_hi));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum(acc) - hsum128(acc_min);
 }
 
 }  // namespace
 
 float vec_dot_q4_K_q8_K(int64_t n, const void *w, const void *x) {
-    const auto *a = static_cast<const block_q4_K *>(w);
-    const auto *b = static_cast<const block_q8_K *>(x);
     const __m256i low4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float min_sum = 0.0f;
-    for (int64_t i = 0; i < n / qk_k; ++i) {
-        uint8_t sc[8], m[8];
-        unpack_scales_mins(a[i].scales, sc, m);
-        const float d = half(a[i].d) * b[i].d;
-        min_sum += half(a[i].dmin) * b[i].d * static_cast<float>(k_min_correction(m, b[i].bsums));
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-            const __m256i q = load32(a[i].qs + 32 * c);
-            const __m256i q_lo = _mm256_and_si256(q, low4);
-            const __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            const __m256i p_lo = _mm256_maddubs_epi16(q_lo, load32(b[i].qs + 64 * c));
-            const __m256i p_hi = _mm256_maddubs_epi16(q_hi, load32(b[i].qs + 64 * c + 32));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sc[2 * c])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sc[2 * c + 1])));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum(acc) - min_sum;
+    return vec_dot_k_4_5(n, static_cast<const block_q4_K *>(w), static_cast<const block_q8_K *>(x),
+                         [low4](const block_q4_K &blk, int c, __m256i *lo, __m256i *hi) {
+                             const __m256i q = load32(blk.qs + 32 * c);
+                             *lo = _mm256_and_si256(q, low4);
+                             *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+                         });
 }
 
 float vec_dot_q5_K_q8_K(int64_t n, const void *w, const void *x) {
-    const auto *a = static_cast<const block_q5_K *>(w);
-    const auto *b = static_cast<const block_q8_K *>(x);
     const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m256i one = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float min_sum = 0.0f;
-    for (int64_t i = 0; i < n / qk_k; ++i) {
-        uint8_t sc[8], m[8];
-        unpack_scales_mins(a[i].scales, sc, m);
-        const float d = half(a[i].d) * b[i].d;
-        min_sum += half(a[i].dmin) * b[i].d * static_cast<float>(k_min_correction(m, b[i].bsums));
-        const __m256i hbits = load32(a[i].qh);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-            const __m256i q = load32(a[i].qs + 32 * c);
-            // bit 2c / 2c+1 of each qh byte becomes bit 4 of the element; shifts stay within bytes
-            // after the mask because each extracted value is 0 or 1
-            const __m256i h_lo =
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hbits, _mm_cvtsi32_si128(2 * c)), one), 4);
-            const __m256i h_hi =
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hbits, _mm_cvtsi32_si128(2 * c + 1)), one), 4);
-            const __m256i q_lo = _mm256_or_si256(_mm256_and_si256(q, low4), h_lo);
-            const __m256i q_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h_hi);
-            const __m256i p_lo = _mm256_maddubs_epi16(q_lo, load32(b[i].qs + 64 * c));
-            const __m256i p_hi = _mm256_maddubs_epi16(q_hi, load32(b[i].qs + 64 * c + 32));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sc[2 * c])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sc[2 * c + 1])));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum(acc) - min_sum;
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
+    return vec_dot_k_4_5(n, static_cast<const block_q5_K *>(w), static_cast<const block_q8_K *>(x),
+                         [low4, bit4](const block_q5_K &blk, int c, __m256i *lo, __m256i *hi) {
+                             const __m256i q = load32(blk.qs + 32 * c);
+                             const __m256i hbits = load32(blk.qh);
+                             // bits 2c and 2c+1 of each qh byte moved to bit 4; after the 16-bit shifts
+                             // the 0x10 mask keeps only bits that came from the same byte
+                             const __m256i h = _mm256_srl_epi16(load32(blk.qh), _mm_cvtsi32_si128(2 * c));
+                             const __m256i h_lo = _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4);
+                             const __m256i h_hi = _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4);
+                             *lo = _mm256_or_si256(_mm256_and_si256(q, low4), h_lo);
+                             *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h_hi);
+                         });
 }
 
 float vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x) {
@@ -229,21 +240,29 @@ float vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i bits45 = _mm256_set1_epi8(0x30);
     const __m256i offset = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps();
-    // (q − 32)·y as maddubs(q, y) − maddubs(32, y): q is 0..63 so both fit maddubs's unsigned side
-    auto dot_scaled = [&](__m256i q, const int8_t *y, int8_t s_lo, int8_t s_hi) {
+    // scale pair (2k, 2k+1) of an 8-scale group: low lane gets scale 2k, high lane 2k+1
+    auto pair_mask = [](int k) {
+        const short lo = static_cast<short>((4 * k) | ((4 * k + 1) << 8));
+        const short hi = static_cast<short>((4 * k + 2) | ((4 * k + 3) << 8));
+        return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+    };
+    const __m256i masks[4] = {pair_mask(0), pair_mask(1), pair_mask(2), pair_mask(3)};
+    // (q − 32)·y as maddubs(q, y) − maddubs(32, y): q is 0..63 so both fit maddubs's unsigned side;
+    // i16 lanes 0..7 are elements 0..15 of the 32 (first scale), lanes 8..15 elements 16..31
+    auto dot_scaled = [&](__m256i q, const int8_t *y, __m256i scales) {
         const __m256i yv = load32(y);
         const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(offset, yv));
-        // i16 lanes 0..7 are elements 0..15 (scale s_lo), lanes 8..15 are elements 16..31 (s_hi)
-        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(s_hi), _mm_set1_epi16(s_lo));
         return _mm256_madd_epi16(p, scales);
     };
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / qk_k; ++i) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(a[i].scales)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
+            const __m256i group =
+                h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
             const uint8_t *ql = a[i].ql + 64 * h;
             const __m256i qh = load32(a[i].qh + 32 * h);
-            const int8_t *sc = a[i].scales + 8 * h;
             const int8_t *y = b[i].qs + 128 * h;
             const __m256i l0 = load32(ql), l1 = load32(ql + 32);
             const __m256i q1 =
@@ -254,10 +273,10 @@ float vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x) {
                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, bits45));
             const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
-            sumi = _mm256_add_epi32(sumi, dot_scaled(q1, y, sc[0], sc[1]));
-            sumi = _mm256_add_epi32(sumi, dot_scaled(q2, y + 32, sc[2], sc[3]));
-            sumi = _mm256_add_epi32(sumi, dot_scaled(q3, y + 64, sc[4], sc[5]));
-            sumi = _mm256_add_epi32(sumi, dot_scaled(q4, y + 96, sc[6], sc[7]));
+            sumi = _mm256_add_epi32(sumi, dot_scaled(q1, y, _mm256_shuffle_epi8(group, masks[0])));
+            sumi = _mm256_add_epi32(sumi, dot_scaled(q2, y + 32, _mm256_shuffle_epi8(group, masks[1])));
+            sumi = _mm256_add_epi32(sumi, dot_scaled(q3, y + 64, _mm256_shuffle_epi8(group, masks[2])));
+            sumi = _mm256_add_epi32(sumi, dot_scaled(q4, y + 96, _mm256_shuffle_epi8(group, masks[3])));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
