@@ -65,7 +65,9 @@ export function ensureOracle(): void {
 }
 
 export interface OracleRequest {
-  model: string;
+  model?: string;
+  /** Render real Jinja chat templates (no model needed). */
+  renderTemplates?: Array<{ template: string; messages: Array<{ role: string; content: string }>; bos?: string; eos?: string; addGenerationPrompt?: boolean }>;
   contextSize?: number;
   tokenize?: { texts: string[]; special?: boolean };
   generate?: {
@@ -77,6 +79,7 @@ export interface OracleRequest {
 }
 
 export interface OracleResponse {
+  renderTemplates?: string[];
   model: string;
   bos: number | null;
   eos: number | null;

@@ -20,6 +20,22 @@ try {
 } catch (err) {
   fail(`cannot read request ${requestPath}: ${err.message}`);
 }
+if (Array.isArray(request.renderTemplates)) {
+  // Reference rendering of real Jinja chat templates (the library node-llama-cpp itself uses).
+  const { Template } = await import('@huggingface/jinja');
+  const rendered = request.renderTemplates.map((r) =>
+    new Template(r.template).render({
+      messages: r.messages,
+      bos_token: r.bos ?? '<s>',
+      eos_token: r.eos ?? '</s>',
+      add_generation_prompt: r.addGenerationPrompt !== false,
+    }),
+  );
+  const json = JSON.stringify({ renderTemplates: rendered });
+  if (responsePath) writeFileSync(responsePath, json);
+  else process.stdout.write(json + '\n');
+  process.exit(0);
+}
 if (typeof request.model !== 'string') fail('request.model must be a GGUF path');
 
 const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: LlamaLogLevel.error });
