@@ -1,47 +1,54 @@
 #include "engine/llama/linear.hpp"
 
-#include <cstring>
-
 #include "engine/runtime/thread_pool.hpp"
 
 namespace abi::engine {
 
-// Interim: f32 weights only, with a plain dot product, until the quantized kernels of
-// engine/quant + engine/cpu are wired in here.
+namespace {
+// Rows per scheduling unit: keeps each thread's range a multiple of a cache-friendly block.
+constexpr int64_t row_grain = 16;
+}  // namespace
+
 bool weight_type_supported(quant::ggml_type type) {
-    return type == quant::ggml_type::F32;
+    return quant::type_traits(type).supported;
 }
 
 void quantize_activations(thread_pool &pool, quant::ggml_type type, const float *x, int64_t cols, int64_t n_vec,
                           activations &out) {
-    out.vec_type = quant::ggml_type::F32;
+    out.vec_type = quant::vec_dot_type(type);
     out.cols = cols;
     out.n_vec = n_vec;
-    out.stride = static_cast<size_t>(cols) * sizeof(float);
+    // Rounded to 4 bytes: Q8_K blocks hold an f32 scale that kernels read directly.
+    out.stride = (quant::activation_size(type, cols) + 3) & ~size_t{3};
     if (out.bytes.size() < out.stride * n_vec) out.bytes.resize(out.stride * n_vec);
-    std::memcpy(out.bytes.data(), x, out.stride * n_vec);
-}
-
-static float dot_f32(const float *a, const float *b, int64_t n) {
-    float sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-    return sum;
+    if (n_vec == 1) {
+        quant::quantize_activation(type, x, out.bytes.data(), cols);
+        return;
+    }
+    pool.run([&](int ith, int nth) {
+        int64_t v0, v1;
+        thread_pool::split(n_vec, 1, ith, nth, &v0, &v1);
+        for (int64_t v = v0; v < v1; ++v)
+            quant::quantize_activation(type, x + v * cols, out.bytes.data() + v * out.stride, cols);
+    });
 }
 
 void matmul(thread_pool &pool, const weight &w, const activations &act, float *y, int64_t y_stride) {
     pool.run([&](int ith, int nth) {
         int64_t r0, r1;
-        thread_pool::split(w.rows, 4, ith, nth, &r0, &r1);
-        for (int64_t v = 0; v < act.n_vec; ++v) {
-            const float *x = reinterpret_cast<const float *>(act.bytes.data() + v * act.stride);
-            for (int64_t r = r0; r < r1; ++r)
-                y[v * y_stride + r] = dot_f32(reinterpret_cast<const float *>(w.data + r * w.row_bytes), x, w.cols);
+        thread_pool::split(w.rows, row_grain, ith, nth, &r0, &r1);
+        if (r0 >= r1) return;
+        if (act.n_vec == 1) {
+            quant::matvec(w.type, w.data, w.row_bytes, w.rows, w.cols, act.bytes.data(), y, r0, r1);
+        } else {
+            quant::matmul(w.type, w.data, w.row_bytes, w.rows, w.cols, act.bytes.data(), act.stride, act.n_vec, y,
+                          y_stride, r0, r1);
         }
     });
 }
 
 void dequantize_row(const weight &w, int64_t row, float *dst) {
-    std::memcpy(dst, w.data + row * w.row_bytes, static_cast<size_t>(w.cols) * sizeof(float));
+    quant::dequantize_row(w.type, w.data + row * w.row_bytes, dst, w.cols);
 }
 
 }  // namespace abi::engine
