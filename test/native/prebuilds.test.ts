@@ -34,7 +34,7 @@ describe('prebuilds', () => {
     expect(existsSync(prebuilt)).toBe(true);
 
     rmSync(join(dir, 'build'), { recursive: true, force: true });
-    const env = { ...process.env, PREBUILDS_ONLY: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, PREBUILDS_ONLY: '1' };
     delete env.ABI_STREAM_PREBUILD;
     const load = spawnSync(process.execPath, ['-e', LOAD, dir], { cwd: dir, encoding: 'utf8', env });
     expect(load.status, load.stderr).toBe(0);
