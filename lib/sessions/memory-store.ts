@@ -95,6 +95,9 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
+/** How long after aborting an abandoned generation the store finishes its session itself. */
+const ABANDON_FINISH_MS = 1000;
+
 class MemorySession implements StreamSession {
   private readonly controller = new AbortController();
   private attached = 0;
@@ -176,7 +179,10 @@ class MemorySession implements StreamSession {
       this.graceTimer = undefined;
       if (this.attached > 0 || this.ring.closed) return;
       this.controller.abort(new Error(`stream ${this.id}: no client for ${this.store.detachedGraceMs} ms`));
-      this.finish('error');
+      // The generation's owner normally appends its error event and finishes the session on abort;
+      // finishing it here too (a moment later) guarantees the TTL starts even if the owner never does.
+      this.graceTimer = setTimeout(() => this.finish('error'), ABANDON_FINISH_MS);
+      this.graceTimer.unref();
     }, this.store.detachedGraceMs);
     this.graceTimer.unref();
   }

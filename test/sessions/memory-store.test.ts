@@ -102,6 +102,18 @@ describe('MemorySessionStore', () => {
     session.detach();
     await delay(150);
     expect(session.generationSignal.aborted).toBe(true);
+    // The owner gets the chance to append its error event before finishing.
+    session.append('{"error":"abandoned"}');
+    session.finish('error');
+    expect(session.status).toBe('error');
+  });
+
+  it('finishes an abandoned session itself when its owner does not', async () => {
+    const session = store({ detachedGraceMs: 10 }).create();
+    session.attach();
+    session.detach();
+    await delay(1200);
+    expect(session.generationSignal.aborted).toBe(true);
     expect(session.done).toBe(true);
     expect(session.status).toBe('error');
   });
