@@ -83,8 +83,8 @@ describe.runIf(k.hasAvx2())('kernels: AVX2 vs scalar reference', () => {
     );
   });
 
-  it('matvec over a 64×4096 matrix agrees row by row (NMSE < 1e-12) for every type', () => {
-    const rows = 64;
+  it('matvec over a 67×4096 matrix agrees with scalar (NMSE < 1e-12) for every type', () => {
+    const rows = 67; // not a multiple of the 4-row kernels' group
     const cols = 4096;
     const x = gaussian(cols, 99);
     for (const type of WEIGHT_TYPES) {
@@ -98,9 +98,12 @@ describe.runIf(k.hasAvx2())('kernels: AVX2 vs scalar reference', () => {
         sig += ref[r]! ** 2;
       }
       expect(err / sig, type).toBeLessThan(1e-12);
-      // and each row equals the single-row entry point
+      // every row equals the single-row kernel bit for bit, inside a 4-row group or in the tail,
+      // so results never depend on how the engine splits rows across threads
       const rowBytes = k.rowSize(T[type]!, cols);
-      expect(simd[17]).toBe(k.vecDot(T[type]!, w.subarray(17 * rowBytes, 18 * rowBytes), x, { impl: 'avx2' }));
+      for (const r of [0, 17, 66]) {
+        expect(simd[r], `${type} row ${r}`).toBe(k.vecDot(T[type]!, w.subarray(r * rowBytes, (r + 1) * rowBytes), x, { impl: 'avx2' }));
+      }
     }
   });
 

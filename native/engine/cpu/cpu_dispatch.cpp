@@ -81,6 +81,28 @@ vec_dot_fn avx2_vec_dot(ggml_type type) {
     }
 }
 
+// Multi-row kernels share each activation block across four weight rows.
+avx2::vec_dot_x4_fn avx2_vec_dot_x4(ggml_type type) {
+    switch (type) {
+        case ggml_type::Q4_0:
+            return avx2::vec_dot_q4_0_q8_0_x4;
+        case ggml_type::Q8_0:
+            return avx2::vec_dot_q8_0_q8_0_x4;
+        default:
+            return nullptr;
+    }
+}
+
+// Rows [r0, r1) of w against one activation, four at a time where a multi-row kernel exists.
+void rows_times_vector(ggml_type type, vec_dot_fn fn, bool simd, const uint8_t *w, size_t row_bytes, int64_t cols,
+                       const void *x_act, float *y, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    if (const avx2::vec_dot_x4_fn x4 = simd ? avx2_vec_dot_x4(type) : nullptr) {
+        for (; r + 4 <= r1; r += 4) x4(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, x_act, y + r);
+    }
+    for (; r < r1; ++r) y[r] = fn(cols, w + static_cast<size_t>(r) * row_bytes, x_act);
+}
+
 cpu_impl resolve(cpu_impl impl) {
     if (impl != cpu_impl::best) return impl;
     return cpu_active_impl();
@@ -151,19 +173,26 @@ void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64
             int64_t r0, int64_t r1, cpu_impl impl) {
     const vec_dot_fn fn = get_vec_dot(type, impl);
     if (fn == nullptr || r0 < 0 || r1 > rows) return;
-    const auto *base = static_cast<const uint8_t *>(w);
-    for (int64_t r = r0; r < r1; ++r) y[r] = fn(cols, base + static_cast<size_t>(r) * row_bytes, x_act);
+    rows_times_vector(type, fn, resolve(impl) == cpu_impl::avx2, static_cast<const uint8_t *>(w), row_bytes, cols,
+                      x_act, y, r0, r1);
 }
 
 void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
             size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1, cpu_impl impl) {
     const vec_dot_fn fn = get_vec_dot(type, impl);
     if (fn == nullptr || r0 < 0 || r1 > rows) return;
+    const bool simd = resolve(impl) == cpu_impl::avx2;
     const auto *base = static_cast<const uint8_t *>(w);
     const auto *xs = static_cast<const uint8_t *>(x_act);
-    for (int64_t r = r0; r < r1; ++r) {
-        const uint8_t *row = base + static_cast<size_t>(r) * row_bytes;
-        for (int64_t v = 0; v < n_vec; ++v) y[v * y_stride + r] = fn(cols, row, xs + static_cast<size_t>(v) * x_stride);
+    // Tiles of 16 rows: a tile's weights (≤ 16 rows of a few KiB) stay in L1/L2 while every
+    // activation vector passes over them.
+    constexpr int64_t tile = 16;
+    for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+        const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
+        for (int64_t v = 0; v < n_vec; ++v) {
+            rows_times_vector(type, fn, simd, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride,
+                              y + v * y_stride, t0, t1);
+        }
     }
 }
 

@@ -25,13 +25,6 @@ __m256i load32(const void *p) {
     return _mm256_loadu_si256(static_cast<const __m256i *>(p));
 }
 
-// Σ of 4 adjacent signed-byte products per i32 lane. maddubs wants an unsigned first operand, so
-// move x's sign onto y; neither side is ever −128 (the quantizers clamp to ±127).
-__m256i dot_i8(__m256i x, __m256i y) {
-    const __m256i prod = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-    return _mm256_madd_epi16(prod, _mm256_set1_epi16(1));
-}
-
 // 16 packed nibbles → 32 bytes: low nibbles in bytes 0..15, high nibbles in 16..31 (ggml order).
 __m256i unpack_nibbles16(const uint8_t *p) {
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
@@ -102,46 +95,76 @@ float vec_dot_bf16(int64_t n, const void *w, const void *x) {
     return sum;
 }
 
+namespace {
+
+// R weight rows (row_bytes apart) against one Q8_0 activation. Each row keeps its own
+// accumulator and sees the same operation sequence whatever R is, so a row's result does not
+// depend on how matvec groups rows (or splits them across threads). The activation's bytes,
+// |y| and scale are loaded once per block for all R rows.
+template <int R>
+void rows_q8_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const block_q8_0 *y, float *out) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / qk8_0; ++i) {
+        const __m256i qy = load32(y[i].qs);
+        const float dy = half(y[i].d);
+        for (int r = 0; r < R; ++r) {
+            const auto *blk = reinterpret_cast<const block_q8_0 *>(w + r * row_bytes) + i;
+            // Σ x·y = Σ |x|·(y·sign x): maddubs wants an unsigned operand. |x| is taken on the weight
+            // side, where −128 (possible in files from other tools) still reads correctly as 128;
+            // the activation is never −128 (the quantizer clamps to ±127).
+            const __m256i qx = load32(blk->qs);
+            const __m256i prod = _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
+            const __m256i sum = _mm256_madd_epi16(prod, ones);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(half(blk->d) * dy), _mm256_cvtepi32_ps(sum), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+}
+
+// As rows_q8_0_q8_0 for Q4_0 weights. The nibbles stay unsigned (0..15) so maddubs takes them
+// directly; Σ (q − 8)·y = Σ q·y − Σ 8·y, and the second term is computed once per block.
+template <int R>
+void rows_q4_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const block_q8_0 *y, float *out) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / qk4_0; ++i) {
+        const __m256i qy = load32(y[i].qs);
+        const __m256i offset = _mm256_maddubs_epi16(eight, qy);
+        const float dy = half(y[i].d);
+        for (int r = 0; r < R; ++r) {
+            const auto *blk = reinterpret_cast<const block_q4_0 *>(w + r * row_bytes) + i;
+            const __m256i prod = _mm256_sub_epi16(_mm256_maddubs_epi16(unpack_nibbles16(blk->qs), qy), offset);
+            const __m256i sum = _mm256_madd_epi16(prod, ones);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(half(blk->d) * dy), _mm256_cvtepi32_ps(sum), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+}
+
+}  // namespace
+
 float vec_dot_q8_0_q8_0(int64_t n, const void *w, const void *x) {
-    const auto *a = static_cast<const block_q8_0 *>(w);
-    const auto *b = static_cast<const block_q8_0 *>(x);
-    const int64_t nb = n / qk8_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m256i p0 = dot_i8(load32(a[i].qs), load32(b[i].qs));
-        const __m256i p1 = dot_i8(load32(a[i + 1].qs), load32(b[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i].d) * half(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i + 1].d) * half(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-    }
-    for (; i < nb; ++i) {
-        const __m256i p = dot_i8(load32(a[i].qs), load32(b[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i].d) * half(b[i].d)), _mm256_cvtepi32_ps(p), acc0);
-    }
-    return hsum(_mm256_add_ps(acc0, acc1));
+    float out;
+    rows_q8_0_q8_0<1>(n, static_cast<const uint8_t *>(w), 0, static_cast<const block_q8_0 *>(x), &out);
+    return out;
 }
 
 float vec_dot_q4_0_q8_0(int64_t n, const void *w, const void *x) {
-    const auto *a = static_cast<const block_q4_0 *>(w);
-    const auto *b = static_cast<const block_q8_0 *>(x);
-    const int64_t nb = n / qk4_0;
-    const __m256i eight = _mm256_set1_epi8(8);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m256i q0 = _mm256_sub_epi8(unpack_nibbles16(a[i].qs), eight);
-        const __m256i q1 = _mm256_sub_epi8(unpack_nibbles16(a[i + 1].qs), eight);
-        const __m256i p0 = dot_i8(q0, load32(b[i].qs));
-        const __m256i p1 = dot_i8(q1, load32(b[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i].d) * half(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i + 1].d) * half(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-    }
-    for (; i < nb; ++i) {
-        const __m256i q = _mm256_sub_epi8(unpack_nibbles16(a[i].qs), eight);
-        const __m256i p = dot_i8(q, load32(b[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i].d) * half(b[i].d)), _mm256_cvtepi32_ps(p), acc0);
-    }
-    return hsum(_mm256_add_ps(acc0, acc1));
+    float out;
+    rows_q4_0_q8_0<1>(n, static_cast<const uint8_t *>(w), 0, static_cast<const block_q8_0 *>(x), &out);
+    return out;
+}
+
+void vec_dot_q8_0_q8_0_x4(int64_t n, const void *w, size_t row_bytes, const void *x, float *out) {
+    rows_q8_0_q8_0<4>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const block_q8_0 *>(x), out);
+}
+
+void vec_dot_q4_0_q8_0_x4(int64_t n, const void *w, size_t row_bytes, const void *x, float *out) {
+    rows_q4_0_q8_0<4>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const block_q8_0 *>(x), out);
 }
 
 namespace {

@@ -240,7 +240,25 @@ Napi::Value vec_dot_quantized(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), abi::quant::vec_dot(type, n, row.data(), act.data(), impl));
 }
 
-// matvec(type, weights, rows, cols, x, opts) → Float32Array(rows), single-threaded.
+// Optional integer option `key` of the options object at position i, in [lo, hi].
+bool opt_range(const Napi::CallbackInfo &info, size_t i, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    if (info.Length() <= i || !info[i].IsObject()) return true;
+    const Napi::Value v = info[i].As<Napi::Object>().Get(key);
+    if (v.IsUndefined()) return true;
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
+    if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) ||
+        d != static_cast<double>(static_cast<int64_t>(d))) {
+        abi::throw_error(info.Env(), invalid_arg,
+                         std::string("kernels: option ") + key + " must be an integer in [" + std::to_string(lo) +
+                             ", " + std::to_string(hi) + "]");
+        return false;
+    }
+    *out = static_cast<int64_t>(d);
+    return true;
+}
+
+// matvec(type, weights, rows, cols, x, { impl?, r0?, r1? }) → Float32Array(rows), single-threaded;
+// rows outside [r0, r1) are left 0 (how the engine's threads split the work).
 Napi::Value matvec(const Napi::CallbackInfo &info) {
     ggml_type type;
     Napi::Uint8Array w;
@@ -266,10 +284,46 @@ Napi::Value matvec(const Napi::CallbackInfo &info) {
         copy = aligned_copy(w);
         weights = copy.data();
     }
+    int64_t r0 = 0, r1 = rows;
+    if (!opt_range(info, 5, "r0", 0, rows, &r0) || !opt_range(info, 5, "r1", r0, rows, &r1)) {
+        return info.Env().Undefined();
+    }
     std::vector<uint8_t> act(abi::quant::activation_size(type, cols) + 1);
     abi::quant::quantize_activation(type, x.Data(), act.data(), cols, impl);
     Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(rows));
-    abi::quant::matvec(type, weights, row_bytes, rows, cols, act.data(), y.Data(), 0, rows, impl);
+    abi::quant::matvec(type, weights, row_bytes, rows, cols, act.data(), y.Data(), r0, r1, impl);
+    return y;
+}
+
+// matmul(type, weights, rows, cols, xs: Float32Array(nVec·cols), nVec, opts) → Float32Array(nVec·rows),
+// vector-major like the engine's prefill (y[v·rows + r]).
+Napi::Value matmul(const Napi::CallbackInfo &info) {
+    ggml_type type;
+    Napi::Uint8Array w;
+    int64_t rows, cols, n_vec;
+    Napi::Float32Array xs;
+    cpu_impl impl;
+    if (!arg_type(info, 0, &type) || !arg_u8(info, 1, "weights", &w) || !arg_count(info, 2, "rows", &rows) ||
+        !arg_count(info, 3, "cols", &cols) || !arg_f32(info, 4, "xs", &xs) || !arg_count(info, 5, "nVec", &n_vec) ||
+        !arg_impl(info, 6, &impl) || !check_supported(info.Env(), type)) {
+        return info.Env().Undefined();
+    }
+    size_t row_bytes;
+    if (!checked_row_size(info.Env(), type, cols, &row_bytes)) return info.Env().Undefined();
+    if (static_cast<int64_t>(xs.ElementLength()) != cols * n_vec ||
+        w.ByteLength() != row_bytes * static_cast<size_t>(rows)) {
+        return abi::throw_error(info.Env(), invalid_arg,
+                                "kernels: matmul wants xs of nVec×cols floats and rows×rowSize weight bytes");
+    }
+    const std::vector<uint8_t> weights = aligned_copy(w);
+    const size_t stride = abi::quant::activation_size(type, cols);
+    std::vector<uint8_t> act(stride * static_cast<size_t>(n_vec) + 1);
+    for (int64_t v = 0; v < n_vec; ++v) {
+        abi::quant::quantize_activation(type, xs.Data() + v * cols, act.data() + v * stride, cols, impl);
+    }
+    Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(rows * n_vec));
+    abi::quant::matmul(type, weights.data(), row_bytes, rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows,
+                       impl);
     return y;
 }
 
@@ -311,6 +365,7 @@ void init_kernels(Napi::Env env, Napi::Object exports) {
     k.Set("vecDot", Napi::Function::New(env, vec_dot, "vecDot"));
     k.Set("vecDotQuantized", Napi::Function::New(env, vec_dot_quantized, "vecDotQuantized"));
     k.Set("matvec", Napi::Function::New(env, matvec, "matvec"));
+    k.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
     k.Set("rowSize", Napi::Function::New(env, row_size, "rowSize"));
     k.Set("typeInfo", Napi::Function::New(env, type_info, "typeInfo"));
     k.Set("hasAvx2", Napi::Function::New(

@@ -23,7 +23,17 @@ export interface KernelsBinding {
   dequantize(type: number, bytes: Uint8Array, n: number): Float32Array;
   vecDot(type: number, weightsRow: Uint8Array, x: Float32Array, opts?: { impl?: Impl }): number;
   vecDotQuantized(type: number, weightsRow: Uint8Array, xAct: Uint8Array, n: number, opts?: { impl?: Impl }): number;
-  matvec(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, opts?: { impl?: Impl }): Float32Array;
+  /** Rows outside [r0, r1) (default: all rows) are left 0. */
+  matvec(
+    type: number,
+    weights: Uint8Array,
+    rows: number,
+    cols: number,
+    x: Float32Array,
+    opts?: { impl?: Impl; r0?: number; r1?: number },
+  ): Float32Array;
+  /** nVec activations back to back in xs; the result is vector-major: y[v * rows + r]. */
+  matmul(type: number, weights: Uint8Array, rows: number, cols: number, xs: Float32Array, nVec: number, opts?: { impl?: Impl }): Float32Array;
   rowSize(type: number, n: number): number;
   typeInfo(type: number): TypeInfo;
   hasAvx2(): boolean;
