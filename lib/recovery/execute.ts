@@ -58,7 +58,8 @@ type AttemptResult = { ok: true } | { ok: false; failure: Failure; newOutput: bo
 export async function* executeRoute(targets: RouteTarget[], request: ChatRequest, opts: ExecuteOptions): AsyncGenerator<RoutedEvent> {
   const rt = opts.recovery ?? defaultRuntime;
   const regenerate = rt.regenerateOnFailover ?? true;
-  const deadline = Date.now() + rt.retry.deadlineMs;
+  // Budget for reaching output: restarted when a stream breaks mid-way, so a long answer can still be continued.
+  let deadline = Date.now() + rt.retry.deadlineMs;
   let delivered = opts.alreadySent ?? '';
   let deliveredToolCalls = false;
   let startSent = false;
@@ -183,15 +184,17 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
       }
       if (result.newOutput || (midStream && !midStreamFailure)) {
         midStreamFailure ??= failure;
+        deadline = Date.now() + rt.retry.deadlineMs;
+        const successor = nextContinuer(targets, t + 1, regenerate, deliveredToolCalls);
         opts.events?.emit('failover:mid-stream', {
           backend: name,
           attempt: attemptNo,
           reason,
-          to: next,
+          to: successor.name,
           deliveredChars: delivered.length,
-          mode: nextMode(targets, t + 1, regenerate, deliveredToolCalls),
+          mode: successor.mode,
         });
-        yield { type: 'failover', from: name, to: next, reason };
+        yield { type: 'failover', from: name, to: successor.name, reason };
         break;
       }
       if (failure.providerCode === 'context_length_exceeded') {
@@ -229,11 +232,19 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
   throw serviceUnavailable('No backend of this route could take the request.', { code: 'backends_unavailable' });
 }
 
-function nextMode(targets: RouteTarget[], from: number, regenerate: boolean, toolCalls: boolean): 'prefill' | 'regenerate' | 'none' {
-  if (toolCalls) return 'none';
-  for (let i = from; i < targets.length; i++) {
-    if (targets[i]!.backend.continuation) return 'prefill';
-    if (regenerate) return 'regenerate';
+/** The next target able to continue a broken stream, and how it would. */
+function nextContinuer(
+  targets: RouteTarget[],
+  from: number,
+  regenerate: boolean,
+  toolCalls: boolean,
+): { name: string; mode: 'prefill' | 'regenerate' | 'none' } {
+  if (!toolCalls) {
+    for (let i = from; i < targets.length; i++) {
+      const backend = targets[i]!.backend;
+      if (backend.continuation) return { name: backend.name, mode: 'prefill' };
+      if (regenerate) return { name: backend.name, mode: 'regenerate' };
+    }
   }
-  return 'none';
+  return { name: 'none', mode: 'none' };
 }

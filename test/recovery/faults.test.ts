@@ -298,6 +298,15 @@ describe('mid-stream failover', () => {
     ]);
   });
 
+  it('a stream that breaks after the pre-output deadline has passed is still continued', async () => {
+    primaryUp.enqueue({ delayMs: 150, cutAfterTokens: 3 });
+    const rt = createRecoveryRuntime({ ...config, retry: { ...config.retry, deadlineMs: 200 } }, ['primary', 'claude']);
+    const o = await run([target(primary, 'm'), target(claude, 'c')], rt);
+    expect(o.ms).toBeGreaterThan(250);
+    expect(o.error).toBeUndefined();
+    expect(o.text).toBe(FULL);
+  });
+
   it('a stall past idleMs continues the same way', async () => {
     primaryUp.enqueue({ stallAfterTokens: 1 });
     const o = await run([target(primary, 'm'), target(claude, 'c')]);
