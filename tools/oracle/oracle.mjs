@@ -57,9 +57,10 @@ if (request.generate) {
   const g = request.generate;
   const maxTokens = g.maxTokens ?? 200;
   const topLogprobs = g.topLogprobs ?? 0;
-  const context = await model.createContext({ contextSize: request.contextSize ?? 512, threads: 1, batchSize: 512 });
   response.generate = [];
   for (const prompt of g.prompts) {
+    // A fresh context per prompt: nothing cached from the previous prompt can leak into this one.
+    const context = await model.createContext({ contextSize: request.contextSize ?? 512, threads: 1, batchSize: 512 });
     const promptIds = Array.isArray(prompt.ids)
       ? prompt.ids
       : [...(model.tokens.shouldPrependBosToken ? [model.tokens.bos] : []), ...Array.from(model.tokenize(prompt.text ?? '', prompt.special === true))];
@@ -82,9 +83,9 @@ if (request.generate) {
       if (g.stopOnEog && model.isEogToken(out.token)) break;
     }
     sequence.dispose();
+    await context.dispose();
     response.generate.push({ prompt, promptIds, ids, text: model.detokenize(ids), ...(topLogprobs > 0 ? { steps } : {}) });
   }
-  await context.dispose();
 }
 
 await model.dispose();

@@ -1,0 +1,48 @@
+/** The built-in demo model is a real GGUF that llama.cpp itself runs to the honest demo sentence. */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inspectGguf } from '../../lib/engine/inspect.js';
+import { applyChatTemplate } from '../../lib/engine/chat-template.js';
+import { DEMO_MODEL_NAME, DEMO_TEXT, demoModelPath, ensureDemoModel } from '../../lib/models/demo-model.js';
+import { createDetokenizer, tokenizerFromGguf } from '../../lib/models/vocab.js';
+import { runOracle } from './oracle.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'abi-demo-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('demo model', () => {
+  it('is created offline in the models dir, once, and says plainly what it is', () => {
+    const path = ensureDemoModel(dir);
+    expect(path).toBe(demoModelPath(dir));
+    const mtime = statSync(path).mtimeMs;
+    expect(ensureDemoModel(dir)).toBe(path);
+    expect(statSync(path).mtimeMs).toBe(mtime);
+    const info = inspectGguf(path);
+    expect(info.metadata['general.architecture']).toBe('llama');
+    expect(String(info.metadata['general.name'])).toContain(DEMO_MODEL_NAME);
+    expect(String(info.metadata['general.name'])).toContain('not a language model');
+    expect(readFileSync(path).subarray(0, 4).toString('latin1')).toBe('GGUF');
+  });
+
+  it('llama.cpp greedy-decodes any chat prompt to the demo sentence and then ends the turn', () => {
+    const path = ensureDemoModel(dir);
+    const template = String(inspectGguf(path).metadata['tokenizer.chat_template']);
+    const chat = applyChatTemplate(template, [{ role: 'user', content: 'What are you?' }]);
+    expect(chat.family).toBe('chatml');
+    const tok = tokenizerFromGguf(path);
+    const promptIds = Array.from(tok.encode(chat.prompt, true, true));
+    const oracle = runOracle({
+      model: path,
+      generate: { prompts: [{ ids: promptIds }, { text: 'Any other text at all' }], maxTokens: 100, stopOnEog: true },
+    });
+    for (const g of oracle.generate!) {
+      // node-llama-cpp ends the generation at an end-of-generation token without yielding it.
+      expect(g.ids.length).toBeLessThan(100);
+      expect(g.ids.some((id) => tok.isEog(id))).toBe(false);
+      const d = createDetokenizer(tok, { stripLeadingSpace: true });
+      expect(g.ids.map((id) => d.push(id)).join('') + d.flush()).toBe(DEMO_TEXT);
+    }
+  });
+});
