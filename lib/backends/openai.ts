@@ -146,11 +146,30 @@ export class OpenAIBackend implements Backend {
         throw classifyHttpError(res.statusCode, res.headers, text, { backend: this.name, secrets: this.secrets() });
       }
       const contentType = String(res.headers['content-type'] ?? '');
-      const events = contentType.includes('application/json')
-        ? this.eventsFromCompletion(await readBodyText(res.body, 16 * 1024 * 1024), request)
-        : this.eventsFromStream(res.body, request, state);
       try {
-        for await (const event of events) yield event;
+        if (contentType.includes('application/json')) {
+          for (const event of this.eventsFromCompletion(await readBodyText(res.body, 16 * 1024 * 1024), request)) yield event;
+          return;
+        }
+        const decoder = new OpenAIStreamDecoder(this.name, request.model, this.secrets());
+        try {
+          for await (const chunk of res.body) {
+            const events = decoder.push(chunk as Buffer);
+            for (let i = 0; i < events.length; i++) {
+              const event = events[i]!;
+              if (event.type !== 'finish' && event.type !== 'usage' && event.type !== 'start') state.afterFirstToken = true;
+              yield event;
+            }
+            // An in-band error ends the stream now, even if the upstream keeps the connection open.
+            if (decoder.failed) decoder.end();
+          }
+        } finally {
+          if (decoder.skipped > 0) {
+            this.malformed += decoder.skipped;
+            this.opts.logger?.warn({ backend: this.name, skipped: decoder.skipped, totalSkipped: this.malformed }, 'skipped unparseable upstream stream chunks');
+          }
+        }
+        decoder.end();
       } catch (err) {
         throw fail(err);
       }
@@ -165,132 +184,35 @@ export class OpenAIBackend implements Backend {
     }
   }
 
-  private async *eventsFromStream(
-    body: Dispatcher.ResponseData['body'],
-    request: ChatRequest,
-    state: { afterFirstToken: boolean },
-  ): AsyncGenerator<BackendEvent> {
-    const pending: EventSourceMessage[] = [];
-    const parser = createParser({ onEvent: (e) => pending.push(e) });
-    const decoder = new TextDecoder();
-    let started = false;
-    let finished = false;
-    let done = false;
-    let skipped = 0;
-    try {
-      for await (const chunk of body) {
-        // After [DONE] the rest is read and ignored so the connection goes back to the pool.
-        if (done) continue;
-        parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
-        for (let i = 0; i < pending.length; i++) {
-          const data = pending[i]!.data;
-          if (data === '[DONE]') {
-            done = true;
-            break;
-          }
-          let parsed: ParsedChunk;
-          try {
-            parsed = JSON.parse(data) as ParsedChunk;
-          } catch {
-            skipped++;
-            continue;
-          }
-          if (typeof parsed !== 'object' || parsed === null) {
-            skipped++;
-            continue;
-          }
-          if (parsed.error !== undefined && parsed.error !== null) throw this.inBandError(parsed.error, state.afterFirstToken);
-          if (!started) {
-            started = true;
-            yield { type: 'start', model: typeof parsed.model === 'string' && parsed.model ? parsed.model : request.model };
-          }
-          for (const event of this.chunkEvents(parsed)) {
-            if (event.type === 'finish') finished = true;
-            else if (event.type !== 'usage') state.afterFirstToken = true;
-            yield event;
-          }
-        }
-        pending.length = 0;
-      }
-    } finally {
-      if (skipped > 0) {
-        this.malformed += skipped;
-        this.opts.logger?.warn({ backend: this.name, skipped, totalSkipped: this.malformed }, 'skipped unparseable upstream stream chunks');
-      }
-    }
-    if (!done && !finished) {
-      throw new BackendError(`backend '${this.name}': stream ended without a finish reason`, {
-        kind: 'cut',
-        backend: this.name,
-        afterFirstToken: state.afterFirstToken,
-      });
-    }
-  }
-
-  /** The events in one parsed chunk, in the order a client expects them. */
-  private chunkEvents(chunk: ParsedChunk): BackendEvent[] {
-    const out: BackendEvent[] = [];
-    const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
-    if (choice && typeof choice === 'object') {
-      const delta = choice.delta;
-      const logprobs = choice.logprobs ?? undefined;
-      if (delta && typeof delta === 'object') {
-        if (typeof delta.content === 'string' && (delta.content !== '' || logprobs !== undefined)) {
-          out.push(logprobs === undefined ? { type: 'content', text: delta.content } : { type: 'content', text: delta.content, logprobs });
-        }
-        if (typeof delta.refusal === 'string' && delta.refusal !== '') out.push({ type: 'refusal', text: delta.refusal });
-        if (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) out.push({ type: 'tool_calls', toolCalls: delta.tool_calls as ToolCallDelta[] });
-      }
-      if (typeof choice.finish_reason === 'string' && choice.finish_reason !== '') {
-        out.push({ type: 'finish', reason: (FINISH_REASONS.has(choice.finish_reason) ? choice.finish_reason : 'stop') as FinishReason });
-      }
-    }
-    if (isUsage(chunk.usage)) out.push({ type: 'usage', usage: chunk.usage });
-    return out;
-  }
-
   /** An upstream that ignored `stream: true` and answered with one `chat.completion` object. */
-  private async *eventsFromCompletion(text: string, request: ChatRequest): AsyncGenerator<BackendEvent> {
+  private eventsFromCompletion(text: string, request: ChatRequest): BackendEvent[] {
     let parsed: { model?: unknown; choices?: { message?: Record<string, unknown>; finish_reason?: unknown; logprobs?: unknown }[]; usage?: unknown };
     try {
       parsed = JSON.parse(text);
     } catch {
       throw new BackendError(`backend '${this.name}': answered with unparseable JSON`, { kind: 'protocol', backend: this.name });
     }
-    if ((parsed as { error?: unknown }).error) throw this.inBandError((parsed as { error: unknown }).error, false);
+    if ((parsed as { error?: unknown }).error) throw inBandError(this.name, (parsed as { error: unknown }).error, false, this.secrets());
     const choice = parsed.choices?.[0];
     if (!choice || typeof choice !== 'object') {
       throw new BackendError(`backend '${this.name}': completion has no choices`, { kind: 'protocol', backend: this.name });
     }
-    yield { type: 'start', model: typeof parsed.model === 'string' && parsed.model ? parsed.model : request.model };
+    const out: BackendEvent[] = [{ type: 'start', model: typeof parsed.model === 'string' && parsed.model ? parsed.model : request.model }];
     const msg = choice.message ?? {};
     if (typeof msg.content === 'string' && msg.content !== '') {
-      yield choice.logprobs ? { type: 'content', text: msg.content, logprobs: choice.logprobs } : { type: 'content', text: msg.content };
+      out.push(choice.logprobs ? { type: 'content', text: msg.content, logprobs: choice.logprobs } : { type: 'content', text: msg.content });
     }
-    if (typeof msg.refusal === 'string' && msg.refusal !== '') yield { type: 'refusal', text: msg.refusal };
+    if (typeof msg.refusal === 'string' && msg.refusal !== '') out.push({ type: 'refusal', text: msg.refusal });
     if (Array.isArray(msg.tool_calls) && msg.tool_calls.length > 0) {
-      yield {
+      out.push({
         type: 'tool_calls',
         toolCalls: (msg.tool_calls as { id: string; type: 'function'; function: { name: string; arguments: string } }[]).map((tc, index) => ({ index, ...tc })),
-      };
+      });
     }
     const reason = typeof choice.finish_reason === 'string' && FINISH_REASONS.has(choice.finish_reason) ? choice.finish_reason : 'stop';
-    yield { type: 'finish', reason: reason as FinishReason };
-    if (isUsage(parsed.usage)) yield { type: 'usage', usage: parsed.usage };
-  }
-
-  private inBandError(error: unknown, afterFirstToken: boolean): BackendError {
-    const e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as { message?: unknown; code?: unknown; type?: unknown };
-    const providerCode = typeof e.code === 'string' && e.code ? e.code : typeof e.type === 'string' && e.type ? e.type : undefined;
-    const providerMessage = typeof e.message === 'string' ? scrubSecrets(e.message.slice(0, 500), this.secrets()) : undefined;
-    return new BackendError(`backend '${this.name}': error event mid-stream${providerMessage ? ` (${providerMessage})` : ''}`, {
-      kind: 'cut',
-      backend: this.name,
-      ...(providerCode === undefined ? {} : { providerCode }),
-      ...(providerMessage === undefined ? {} : { providerMessage }),
-      retryable: defaultRetryable('cut', undefined, providerCode),
-      afterFirstToken,
-    });
+    out.push({ type: 'finish', reason: reason as FinishReason });
+    if (isUsage(parsed.usage)) out.push({ type: 'usage', usage: parsed.usage });
+    return out;
   }
 
   /** Configured model ids, or the upstream's own list (cached for a minute; empty when it cannot be read). */
@@ -324,6 +246,134 @@ export class OpenAIBackend implements Backend {
   async close(): Promise<void> {
     await this.pool.destroy();
   }
+}
+
+/**
+ * Turns upstream SSE bytes into BackendEvents, synchronously per network chunk (no generator per
+ * event on the relay's hot path). `end()` decides how the stream ended.
+ */
+export class OpenAIStreamDecoder {
+  private readonly pending: EventSourceMessage[] = [];
+  private readonly parser = createParser({ onEvent: (e) => this.pending.push(e) });
+  private readonly text = new TextDecoder();
+  private started = false;
+  private finished = false;
+  private afterFirstToken = false;
+  /** True once `data: [DONE]` arrived; later bytes are ignored (read only so the connection is reusable). */
+  done = false;
+  /** Unparseable chunks skipped so far. */
+  skipped = 0;
+  /** An in-band error seen after some events of the same network chunk; thrown once those are delivered. */
+  private failure: BackendError | undefined;
+
+  constructor(
+    private readonly backend: string,
+    private readonly requestedModel: string,
+    private readonly secrets: readonly string[] = [],
+  ) {}
+
+  /**
+   * Events in this piece of the body. An in-band error event ends the stream: the events before it
+   * are returned, and the BackendError `cut` is thrown by the next `push()` or by `end()`.
+   */
+  push(bytes: Uint8Array): BackendEvent[] {
+    if (this.failure) throw this.failure;
+    if (this.done) return [];
+    this.parser.feed(this.text.decode(bytes, { stream: true }));
+    const out: BackendEvent[] = [];
+    const pending = this.pending;
+    try {
+      for (let i = 0; i < pending.length; i++) {
+        const data = pending[i]!.data;
+        if (data === '[DONE]') {
+          this.done = true;
+          break;
+        }
+        let parsed: ParsedChunk;
+        try {
+          parsed = JSON.parse(data) as ParsedChunk;
+        } catch {
+          this.skipped++;
+          continue;
+        }
+        if (typeof parsed !== 'object' || parsed === null) {
+          this.skipped++;
+          continue;
+        }
+        if (parsed.error !== undefined && parsed.error !== null) {
+          this.failure = inBandError(this.backend, parsed.error, this.afterFirstToken, this.secrets);
+          if (out.length === 0) throw this.failure;
+          break;
+        }
+        if (!this.started) {
+          this.started = true;
+          out.push({ type: 'start', model: typeof parsed.model === 'string' && parsed.model ? parsed.model : this.requestedModel });
+        }
+        this.addChunkEvents(parsed, out);
+      }
+    } finally {
+      pending.length = 0;
+    }
+    return out;
+  }
+
+  /** True once an in-band error event arrived. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Called at EOF (or after `failed`): throws for an in-band error, or for a stream without [DONE] and without a finish reason. */
+  end(): void {
+    if (this.failure) throw this.failure;
+    if (this.done || this.finished) return;
+    throw new BackendError(`backend '${this.backend}': stream ended without a finish reason`, {
+      kind: 'cut',
+      backend: this.backend,
+      afterFirstToken: this.afterFirstToken,
+    });
+  }
+
+  private addChunkEvents(chunk: ParsedChunk, out: BackendEvent[]): void {
+    const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
+    if (choice && typeof choice === 'object') {
+      const delta = choice.delta;
+      const logprobs = choice.logprobs ?? undefined;
+      if (delta && typeof delta === 'object') {
+        if (typeof delta.content === 'string' && (delta.content !== '' || logprobs !== undefined)) {
+          out.push(logprobs === undefined ? { type: 'content', text: delta.content } : { type: 'content', text: delta.content, logprobs });
+          this.afterFirstToken = true;
+        }
+        if (typeof delta.refusal === 'string' && delta.refusal !== '') {
+          out.push({ type: 'refusal', text: delta.refusal });
+          this.afterFirstToken = true;
+        }
+        if (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) {
+          out.push({ type: 'tool_calls', toolCalls: delta.tool_calls as ToolCallDelta[] });
+          this.afterFirstToken = true;
+        }
+      }
+      if (typeof choice.finish_reason === 'string' && choice.finish_reason !== '') {
+        this.finished = true;
+        out.push({ type: 'finish', reason: (FINISH_REASONS.has(choice.finish_reason) ? choice.finish_reason : 'stop') as FinishReason });
+      }
+    }
+    if (isUsage(chunk.usage)) out.push({ type: 'usage', usage: chunk.usage });
+  }
+}
+
+/** An in-band `{"error":…}` after a 200: the stream is cut, with the provider's code and (scrubbed) message. */
+function inBandError(backend: string, error: unknown, afterFirstToken: boolean, secrets: readonly string[]): BackendError {
+  const e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as { message?: unknown; code?: unknown; type?: unknown };
+  const providerCode = typeof e.code === 'string' && e.code ? e.code : typeof e.type === 'string' && e.type ? e.type : undefined;
+  const providerMessage = typeof e.message === 'string' ? scrubSecrets(e.message.slice(0, 500), secrets) : undefined;
+  return new BackendError(`backend '${backend}': error event mid-stream${providerMessage ? ` (${providerMessage})` : ''}`, {
+    kind: 'cut',
+    backend,
+    ...(providerCode === undefined ? {} : { providerCode }),
+    ...(providerMessage === undefined ? {} : { providerMessage }),
+    retryable: defaultRetryable('cut', undefined, providerCode),
+    afterFirstToken,
+  });
 }
 
 function isUsage(u: unknown): u is Usage {
