@@ -63,7 +63,6 @@ export function readMasterKey(env: NodeJS.ProcessEnv = process.env, variable = M
   if (value === undefined) return null;
   if (value.length === 0) throw new MasterKeyInvalidError(variable, 'it is empty');
   if (value.trim() !== value) throw new MasterKeyInvalidError(variable, 'it has leading or trailing whitespace (a stray newline?)');
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(value)) throw new MasterKeyInvalidError(variable, 'it contains control characters');
   if (/^[0-9a-fA-F]{64}$/.test(value)) {
     const bytes = Buffer.from(value, 'hex');
