@@ -24,6 +24,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Resolves `"secret:NAME"` values (the security module's vault); absent = such values are errors. */
   resolveSecret?: (name: string) => string | SecretLike;
+  /** For `"env:NAME"` in secret-bearing keys: the variable as held in secure memory (see ResolveContext). */
+  resolveEnvSecret?: (name: string) => SecretLike | undefined;
 }
 
 function readJsonFile(path: string): unknown {
@@ -49,6 +51,7 @@ export function loadConfig(source: string | object, opts: LoadConfigOptions = {}
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError('', 'the config must be a JSON object');
   const ctx: ResolveContext = { env: opts.env ?? process.env };
   if (opts.resolveSecret) ctx.resolveSecret = opts.resolveSecret;
+  if (opts.resolveEnvSecret) ctx.resolveEnvSecret = opts.resolveEnvSecret;
   const root = raw as Record<string, unknown>;
   const sections = configSections();
   const topLevel = sections.filter((s) => !s.key.includes('.'));

@@ -15,6 +15,11 @@ export interface ResolveContext {
   env: NodeJS.ProcessEnv;
   /** Resolves `"secret:NAME"`; absent = secret references are an error. */
   resolveSecret?: (name: string) => string | SecretLike;
+  /**
+   * Tried first for `"env:NAME"` in secret-bearing keys (`apiKey`): returns the variable from secure
+   * memory, so the key never sits in the JS heap as a plain string. Undefined = fall back to `env`.
+   */
+  resolveEnvSecret?: (name: string) => SecretLike | undefined;
 }
 
 /** A plain string wrapped as a SecretLike (for secrets that came from env or the file itself). */
@@ -124,6 +129,10 @@ export class ConfigReader {
 
   secretValue(v: unknown, key: string): SecretLike {
     if (typeof v !== 'string' || v === '') throw new ConfigError(key, `must be a non-empty string, got ${typeof v === 'string' ? 'an empty string' : describe(v)}`);
+    if (this.ctx.resolveEnvSecret && v.startsWith('env:')) {
+      const held = this.ctx.resolveEnvSecret(v.slice(4));
+      if (held) return held;
+    }
     const r = resolveRef(v, key, this.ctx);
     return typeof r === 'string' ? plainSecret(r) : r;
   }

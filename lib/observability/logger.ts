@@ -6,9 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import pino, { type DestinationStream, type Logger, type LoggerOptions as PinoOptions } from 'pino';
 import { scrubSecrets } from '../backends/errors.js';
+import { REDACT_PATHS as SECURITY_REDACT_PATHS, scrubbingLogMethod, scrubPatterns } from '../security/secrets.js';
 
-/** Field paths censored in every log line. pino's `*` matches one level. */
-export const REDACT_PATHS: readonly string[] = [
+/** Field paths censored in every log line (security's list plus these). pino's `*` matches one level. */
+const OWN_REDACT_PATHS: readonly string[] = [
   'authorization',
   'apiKey',
   'api_key',
@@ -43,6 +44,13 @@ export const REDACT_PATHS: readonly string[] = [
   '*.*.authorization',
 ];
 
+export const REDACT_PATHS: readonly string[] = [...new Set([...SECURITY_REDACT_PATHS, ...OWN_REDACT_PATHS])];
+
+/** Pattern scrubbing for free text: security's credential shapes plus the backend error scrubber's. */
+export function defaultScrub(text: string): string {
+  return scrubPatterns(scrubSecrets(text));
+}
+
 export interface LoggerOptions {
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default `info` (or `$ABI_LOG_LEVEL`). */
   level?: string;
@@ -50,28 +58,32 @@ export interface LoggerOptions {
   destination?: DestinationStream;
   /** Static fields on every line (e.g. `{ service: 'abi' }`). */
   base?: Record<string, unknown>;
+  /**
+   * Scrubs credentials from free text (messages, error messages and stacks). Default `defaultScrub`;
+   * `abi serve` passes the secrets runtime's scrubber, which also removes the exact keys it holds.
+   */
+  scrub?: (text: string) => string;
 }
 
-function scrubError(err: unknown): unknown {
-  if (!(err instanceof Error)) return err;
-  const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
-  if (typeof out.message === 'string') out.message = scrubSecrets(out.message);
-  if (typeof out.stack === 'string') out.stack = scrubSecrets(out.stack);
-  return out;
+function errorSerializer(scrub: (text: string) => string) {
+  return (err: unknown): unknown => {
+    if (!(err instanceof Error)) return err;
+    const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+    if (typeof out.message === 'string') out.message = scrub(out.message);
+    if (typeof out.stack === 'string') out.stack = scrub(out.stack);
+    return out;
+  };
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
+  const scrub = opts.scrub ?? defaultScrub;
+  const serializeError = errorSerializer(scrub);
   const options: PinoOptions = {
     level: opts.level ?? process.env.ABI_LOG_LEVEL ?? 'info',
     base: opts.base ?? { pid: process.pid },
     redact: { paths: [...REDACT_PATHS], censor: '[REDACTED]' },
-    serializers: { err: scrubError, error: scrubError },
-    hooks: {
-      logMethod(args, method) {
-        for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = scrubSecrets(args[i] as string);
-        method.apply(this, args);
-      },
-    },
+    serializers: { err: serializeError, error: serializeError },
+    hooks: { logMethod: scrubbingLogMethod(scrub) as NonNullable<PinoOptions['hooks']>['logMethod'] },
   };
   return pino(options, opts.destination ?? pino.destination({ dest: 2, sync: true }));
 }

@@ -179,3 +179,15 @@ describe('matchRoute', () => {
     expect(matchRoute([{ model: 'a.b*', targets: [] }], 'axb')).toBeUndefined();
   });
 });
+
+describe('resolveEnvSecret', () => {
+  it('takes env: secrets from secure memory first, falling back to the environment', () => {
+    const held = { revealString: () => 'sk-held' };
+    const c = loadConfig(
+      { backends: { a: { ...backend, apiKey: 'env:HELD' }, b: { ...backend, apiKey: 'env:PLAIN' } } },
+      { env: { HELD: 'sk-plain-copy', PLAIN: 'sk-plain' }, resolveEnvSecret: (n) => (n === 'HELD' ? held : undefined) },
+    );
+    expect((c.backends.a! as OpenAIBackendConfig).apiKey).toBe(held);
+    expect((c.backends.b! as OpenAIBackendConfig).apiKey!.revealString()).toBe('sk-plain');
+  });
+});
