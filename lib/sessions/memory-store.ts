@@ -121,6 +121,9 @@ class MemorySession implements StreamSession {
   get nextSeq(): number {
     return this.ring.nextSeq;
   }
+  get aboveHighWater(): boolean {
+    return !this.disposed && this.ring.aboveHighWater;
+  }
   get generationSignal(): AbortSignal {
     return this.controller.signal;
   }

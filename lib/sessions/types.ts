@@ -32,6 +32,11 @@ export interface StreamSession {
   /** True once finish() was called. */
   readonly done: boolean;
   readonly status: SessionStatus;
+  /**
+   * True while the producer leads the most recent read() by the ring's high-water mark (half the
+   * ring): the producer should pause until a reader catches up instead of overwriting unread events.
+   */
+  readonly aboveHighWater: boolean;
   /** seq the next append gets (= number of records appended so far). */
   readonly nextSeq: number;
   /**

@@ -87,6 +87,21 @@ describe('MemorySessionStore', () => {
     expect((err as SessionGoneError).toApiError().status).toBe(410);
   });
 
+  it('aboveHighWater turns on when the producer leads the last read by half the ring, off after a read', () => {
+    const session = store({ ringBytes: 4096 }).create();
+    const payload = 'x'.repeat(100);
+    let n = 0;
+    while (!session.aboveHighWater) {
+      session.append(payload);
+      n++;
+    }
+    expect(n * payload.length).toBeGreaterThanOrEqual(2048 - 12 * n);
+    expect(n * payload.length).toBeLessThan(4096);
+    const got = session.read(-1);
+    expect(got).toHaveLength(n);
+    expect(session.aboveHighWater).toBe(false);
+  });
+
   it('aborts generation detachedGraceMs after the last client left, not before', async () => {
     const session = store({ detachedGraceMs: 80 }).create();
     session.attach();
