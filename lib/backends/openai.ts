@@ -45,6 +45,8 @@ export interface OpenAIBackendOptions {
   maxTokensField?: 'max_tokens' | 'max_completion_tokens';
   models?: string[];
   logger?: Logger;
+  /** Told how many unparseable chunks a stream skipped (metrics). */
+  onMalformedChunks?: (backend: string, count: number) => void;
 }
 
 const FINISH_REASONS: ReadonlySet<string> = new Set(['stop', 'length', 'tool_calls', 'content_filter', 'function_call']);
@@ -167,6 +169,7 @@ export class OpenAIBackend implements Backend {
           if (decoder.skipped > 0) {
             this.malformed += decoder.skipped;
             this.opts.logger?.warn({ backend: this.name, skipped: decoder.skipped, totalSkipped: this.malformed }, 'skipped unparseable upstream stream chunks');
+            this.opts.onMalformedChunks?.(this.name, decoder.skipped);
           }
         }
         decoder.end();
@@ -425,6 +428,7 @@ export function createOpenAIBackend(name: string, config: OpenAIBackendConfig, d
     maxTokensField: config.maxTokensField,
     ...(config.models ? { models: config.models } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
+    ...(deps.onMalformedChunks ? { onMalformedChunks: deps.onMalformedChunks } : {}),
   });
 }
 

@@ -16,6 +16,8 @@ import type { Backend } from './types.js';
 export interface BackendDeps {
   /** Structured logger (a child with the backend name is made for each backend). */
   logger?: Logger;
+  /** Called when a backend skipped unparseable upstream chunks (for `abi_upstream_malformed_chunks_total`). */
+  onMalformedChunks?: (backend: string, count: number) => void;
 }
 
 export type BackendFactory<C extends BackendConfigBase = BackendConfig> = (name: string, config: C, deps: BackendDeps) => Backend;

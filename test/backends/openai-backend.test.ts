@@ -139,7 +139,8 @@ describe('openai backend against a real fake upstream', () => {
   it('skips unparseable chunks, counts and logs them', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'warn' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
-    const b = make({ logger });
+    const reported: [string, number][] = [];
+    const b = make({ logger, onMalformedChunks: (name, n) => reported.push([name, n]) });
     fake.enqueue({ tokens: ['a', 'b'], malformedAfterTokens: 1 });
     const { events, error } = await collect(b.stream(req, new AbortController().signal));
     expect(error).toBeUndefined();
@@ -147,6 +148,7 @@ describe('openai backend against a real fake upstream', () => {
     expect(b.malformedChunks).toBe(1);
     expect(b.health()).toMatchObject({ malformedChunks: 1 });
     expect(lines.join('')).toMatch(/skipped unparseable upstream stream chunks/);
+    expect(reported).toEqual([['up', 1]]);
   });
 
   it('classifies HTTP errors with Retry-After and provider codes, scrubbing the key', async () => {
