@@ -228,9 +228,12 @@ export class TokenRing {
         tail = (tail + recordBytes(words[((tail + 8) & mask) >>> 2]!)) >>> 0;
         oldest++;
       } while (((head - tail) >>> 0) + size > this.capacityBytes || seq - oldest >= this.#indexCap);
-      // Readers must see the new oldest seq before any byte of the evicted records changes.
+      // Readers must see the new oldest seq before any byte of the evicted records changes: the
+      // sequentially consistent store orders it before the plain data writes below.
       Atomics.store(this.#i64, L64.oldestSeq, BigInt(oldest));
-      Atomics.store(i32, L.tail, tail | 0);
+      // tail and head are producer-private for correctness (readers only use them for bytesAhead),
+      // so plain stores do; next_seq is the publish point.
+      i32[L.tail] = tail | 0;
     }
     words[(head & mask) >>> 2] = seq >>> 0;
     words[((head + 4) & mask) >>> 2] = Math.floor(seq / TWO_32);
@@ -246,7 +249,7 @@ export class TokenRing {
     }
     this.#index[seq & this.#indexMask] = head;
     head = (head + size) >>> 0;
-    Atomics.store(i32, L.head, head | 0);
+    i32[L.head] = head | 0;
     Atomics.store(this.#i64, L64.nextSeq, BigInt(seq + 1));
     this.#cachedHead = head;
     this.#cachedTail = tail;
