@@ -79,3 +79,70 @@ export class ConfigError extends AbiError {
     this.key = key;
   }
 }
+
+/** A GGUF vocabulary (tokenizer.ggml.*) is missing, malformed or of an unsupported kind. */
+export class VocabError extends AbiError {
+  constructor(message: string) {
+    super(message, 'ABI_ERR_TOKENIZER');
+    this.name = 'VocabError';
+  }
+}
+
+/** Chat messages cannot be rendered for a local model (e.g. an image part); `param` names the part. */
+export class ChatTemplateError extends AbiError {
+  readonly param: string;
+  constructor(message: string, param: string) {
+    super(message, 'ABI_ERR_CHAT_TEMPLATE');
+    this.name = 'ChatTemplateError';
+    this.param = param;
+  }
+}
+
+/** A model name or path could not be resolved in the local model cache. */
+export class ModelNotFoundError extends AbiError {
+  constructor(message: string) {
+    super(message, 'ABI_ERR_MODEL_NOT_FOUND');
+    this.name = 'ModelNotFoundError';
+  }
+}
+
+/** `abi model pull` failed (bad source, HTTP error, interrupted transfer — the `.part` file is kept for resume). */
+export class ModelPullError extends AbiError {
+  /** HTTP status when the server answered with an error. */
+  readonly status?: number;
+  constructor(message: string, status?: number, options?: { cause?: unknown }) {
+    super(message, 'ABI_ERR_MODEL_PULL', options);
+    this.name = 'ModelPullError';
+    if (status !== undefined) this.status = status;
+  }
+}
+
+/** A downloaded model's sha256 differs from the expected one (the partial file is deleted). */
+export class ModelIntegrityError extends AbiError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(file: string, expected: string, actual: string) {
+    super(`${file}: sha256 ${actual} does not match the expected ${expected}; the download was deleted`, 'ABI_ERR_MODEL_SHA256');
+    this.name = 'ModelIntegrityError';
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** The local model's request queue is full or a request waited too long in it; retry after `retryAfterMs`. */
+export class EngineBusyError extends AbiError {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number) {
+    super(message, 'ABI_ERR_ENGINE_BUSY');
+    this.name = 'EngineBusyError';
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A local-engine generation failed (context too long, model closed, reader stalled, ...); `code` says which. */
+export class EngineError extends AbiError {
+  constructor(message: string, code: string) {
+    super(message, code);
+    this.name = 'EngineError';
+  }
+}

@@ -1,4 +1,4 @@
-import { AbiError } from '../errors.js';
+import { ChatTemplateError } from '../errors.js';
 import type { ChatMessage } from '../backends/types.js';
 
 /**
@@ -46,15 +46,7 @@ export interface RenderedChat {
   stop: string[];
 }
 
-/** A message cannot be rendered for a local model (e.g. an image part). */
-export class ChatTemplateError extends AbiError {
-  readonly param: string;
-  constructor(message: string, param: string) {
-    super(message, 'ABI_ERR_CHAT_TEMPLATE');
-    this.name = 'ChatTemplateError';
-    this.param = param;
-  }
-}
+export { ChatTemplateError };
 
 /** llama.cpp's trim: ASCII whitespace at both ends. */
 const trim = (s: string): string => s.replace(/^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g, '');

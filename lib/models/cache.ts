@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
-import { AbiError } from '../errors.js';
+import { ModelNotFoundError } from '../errors.js';
 
 /**
  * The local model cache: `~/.abi/models` (override with `ABI_MODELS_DIR`). Pulled files live at
@@ -9,13 +9,7 @@ import { AbiError } from '../errors.js';
  * `<file>.gguf.json` sidecar recording where it came from and its sha256.
  */
 
-/** A model name could not be resolved in the cache. */
-export class ModelNotFoundError extends AbiError {
-  constructor(message: string) {
-    super(message, 'ABI_ERR_MODEL_NOT_FOUND');
-    this.name = 'ModelNotFoundError';
-  }
-}
+export { ModelNotFoundError };
 
 /** Where a cached model came from (the sidecar JSON). */
 export interface ModelSidecar {

@@ -1,4 +1,4 @@
-import { AbiError } from '../errors.js';
+import { VocabError } from '../errors.js';
 import { inspectGguf, type GgufInfo, type GgufValue } from '../engine/inspect.js';
 import { loadBinding } from '../native/binding.js';
 
@@ -56,13 +56,7 @@ interface TokenizerBinding {
   Detokenizer: new (tok: NativeTokenizer, opts?: { special?: boolean; stripLeadingSpace?: boolean }) => NativeDetokenizer;
 }
 
-/** A GGUF file's tokenizer metadata is missing or malformed. */
-export class VocabError extends AbiError {
-  constructor(message: string) {
-    super(message, 'ABI_ERR_TOKENIZER');
-    this.name = 'VocabError';
-  }
-}
+export { VocabError };
 
 const NO_TOKEN = 0xffffffff;
 
