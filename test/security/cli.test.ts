@@ -2,7 +2,7 @@
  * `abi keys …` and `abi secrets …` as real processes (`node bin/abi.js`, needs `npm run build`).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +58,21 @@ describe('abi keys', () => {
     const revoked = await abi(['keys', 'revoke', 'team-a', '--file', file]);
     expect(revoked.code).toBe(0);
     expect(new ApiKeyStore(file).verify(key)).toBeNull();
+  }, 60_000);
+});
+
+describe('abi keys and secrets follow the config file', () => {
+  it('writes where auth.apiKeysFile / secrets.vaultFile point, so abi serve reads the same files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'abi-cli-config-'));
+    const config = join(dir, 'abi.config.json');
+    writeFileSync(config, JSON.stringify({ auth: { apiKeysFile: join(dir, 'k.json') }, secrets: { vaultFile: join(dir, 'v.json') } }));
+    const created = await abi(['keys', 'create', 'via-config', '--config', config], { env: { ABI_KEYS_FILE: join(dir, 'wrong.json') } });
+    expect(created.code).toBe(0);
+    expect(new ApiKeyStore(join(dir, 'k.json')).verify(created.stdout.trim())?.name).toBe('via-config');
+    expect(existsSync(join(dir, 'wrong.json'))).toBe(false);
+    const set = await abi(['secrets', 'set', 'A', '--value', 'value-a', '--config', config], { env: { ABI_MASTER_KEY: 'e'.repeat(64) } });
+    expect(set.code).toBe(0);
+    expect(existsSync(join(dir, 'v.json'))).toBe(true);
   }, 60_000);
 });
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MasterKeyRequiredError, NEW_MASTER_KEY_ENV, readMasterKey, type MasterKey } from '../../security/master-key.js';
-import { Vault, defaultVaultFile } from '../../security/vault.js';
+import { cliVaultFile } from '../../security/cli-paths.js';
+import { Vault } from '../../security/vault.js';
 
 /** The CLI always needs a real master key: an ephemeral one could never be used again. */
 function requireKey(variable?: string): MasterKey {
@@ -9,10 +10,10 @@ function requireKey(variable?: string): MasterKey {
   return key;
 }
 
-function withVault<T>(file: string | undefined, fn: (vault: Vault) => T): T {
+function withVault<T>(where: { file?: string; config?: string }, fn: (vault: Vault) => T): T {
   const key = requireKey();
   try {
-    const vault = Vault.open(file ?? defaultVaultFile(), key);
+    const vault = Vault.open(cliVaultFile(where), key);
     try {
       return fn(vault);
     } finally {
@@ -35,18 +36,19 @@ async function readStdin(): Promise<string> {
 export function register(program: Command): void {
   const secrets = program
     .command('secrets')
-    .description('manage the encrypted secrets vault (key from ABI_MASTER_KEY; file $ABI_VAULT_FILE or ~/.abi/vault.json)');
+    .description('manage the encrypted secrets vault (key from ABI_MASTER_KEY)');
 
   secrets
     .command('set')
     .description('store a secret; the value is read from stdin (one trailing newline dropped) unless --value is given')
     .argument('<name>')
     .option('--value <value>', 'the value (visible in shell history and ps; prefer stdin)')
-    .option('--file <path>', 'vault file')
-    .action(async (name: string, opts: { value?: string; file?: string }) => {
+    .option('--file <path>', 'vault file (default: secrets.vaultFile of the config, $ABI_VAULT_FILE, ~/.abi/vault.json)')
+    .option('--config <path>', 'config file to take secrets.vaultFile from (default ./abi.config.json when present)')
+    .action(async (name: string, opts: { value?: string; file?: string; config?: string }) => {
       const value = opts.value ?? (await readStdin());
       if (value.length === 0) throw new Error('refusing to store an empty secret');
-      withVault(opts.file, (vault) => vault.set(name, value));
+      withVault(opts, (vault) => vault.set(name, value));
       process.stderr.write(`stored secret ${name}\n`);
     });
 
@@ -54,9 +56,10 @@ export function register(program: Command): void {
     .command('get')
     .description('print a secret to stdout')
     .argument('<name>')
-    .option('--file <path>', 'vault file')
-    .action((name: string, opts: { file?: string }) => {
-      withVault(opts.file, (vault) => {
+    .option('--file <path>', 'vault file (default: secrets.vaultFile of the config, $ABI_VAULT_FILE, ~/.abi/vault.json)')
+    .option('--config <path>', 'config file to take secrets.vaultFile from (default ./abi.config.json when present)')
+    .action((name: string, opts: { file?: string; config?: string }) => {
+      withVault(opts, (vault) => {
         const handle = vault.get(name);
         if (!handle) throw new Error(`no secret named ${JSON.stringify(name)}`);
         try {
@@ -73,9 +76,10 @@ export function register(program: Command): void {
   secrets
     .command('list')
     .description('list secret names (never values)')
-    .option('--file <path>', 'vault file')
-    .action((opts: { file?: string }) => {
-      const names = withVault(opts.file, (vault) => vault.list());
+    .option('--file <path>', 'vault file (default: secrets.vaultFile of the config, $ABI_VAULT_FILE, ~/.abi/vault.json)')
+    .option('--config <path>', 'config file to take secrets.vaultFile from (default ./abi.config.json when present)')
+    .action((opts: { file?: string; config?: string }) => {
+      const names = withVault(opts, (vault) => vault.list());
       for (const n of names) process.stdout.write(`${n}\n`);
     });
 
@@ -83,9 +87,10 @@ export function register(program: Command): void {
     .command('rm')
     .description('remove a secret')
     .argument('<name>')
-    .option('--file <path>', 'vault file')
-    .action((name: string, opts: { file?: string }) => {
-      const removed = withVault(opts.file, (vault) => vault.remove(name));
+    .option('--file <path>', 'vault file (default: secrets.vaultFile of the config, $ABI_VAULT_FILE, ~/.abi/vault.json)')
+    .option('--config <path>', 'config file to take secrets.vaultFile from (default ./abi.config.json when present)')
+    .action((name: string, opts: { file?: string; config?: string }) => {
+      const removed = withVault(opts, (vault) => vault.remove(name));
       if (!removed) throw new Error(`no secret named ${JSON.stringify(name)}`);
       process.stderr.write(`removed secret ${name}\n`);
     });
@@ -93,11 +98,12 @@ export function register(program: Command): void {
   secrets
     .command('rotate-key')
     .description(`re-encrypt the vault under ${NEW_MASTER_KEY_ENV} (atomic: the old or the new vault survives a crash)`)
-    .option('--file <path>', 'vault file')
-    .action((opts: { file?: string }) => {
+    .option('--file <path>', 'vault file (default: secrets.vaultFile of the config, $ABI_VAULT_FILE, ~/.abi/vault.json)')
+    .option('--config <path>', 'config file to take secrets.vaultFile from (default ./abi.config.json when present)')
+    .action((opts: { file?: string; config?: string }) => {
       const newKey = requireKey(NEW_MASTER_KEY_ENV);
       try {
-        const count = withVault(opts.file, (vault) => {
+        const count = withVault(opts, (vault) => {
           vault.rotate(newKey);
           return vault.list().length;
         });
