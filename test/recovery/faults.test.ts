@@ -74,7 +74,11 @@ interface Outcome {
   ms: number;
 }
 
-async function run(targets: RouteTarget[], runtime: RecoveryRuntime = createRecoveryRuntime(config, ['primary', 'backup', 'claude', 'ollama'])): Promise<Outcome> {
+async function run(
+  targets: RouteTarget[],
+  runtime: RecoveryRuntime = createRecoveryRuntime(config, ['primary', 'backup', 'claude', 'ollama']),
+  req: ChatRequest = request,
+): Promise<Outcome> {
   const events = createRecoveryEmitter();
   const recovery: Outcome['recovery'] = {};
   for (const name of ['retry', 'fallback', 'breaker:open', 'breaker:half-open', 'breaker:close', 'failover:mid-stream'] as const) {
@@ -85,7 +89,7 @@ async function run(targets: RouteTarget[], runtime: RecoveryRuntime = createReco
   const out: Outcome = { events: [], text: '', usage: [], recovery, ms: 0 };
   const t0 = performance.now();
   try {
-    for await (const e of executeRoute(targets, request, { signal: AbortSignal.timeout(15_000), events, recovery: runtime })) {
+    for await (const e of executeRoute(targets, req, { signal: AbortSignal.timeout(15_000), events, recovery: runtime })) {
       out.events.push(e);
       if (e.type === 'content') out.text += e.text;
       if (e.type === 'start') out.start ??= e.model;
@@ -177,6 +181,16 @@ describe('retries before the first token', () => {
     expect(primaryUp.requests.length - n).toBe(3);
     expect(o.usage).toEqual([{ prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 }]);
     expect(o.events.filter((e) => e.type === 'attempt').map((e) => (e as { backend: string }).backend)).toEqual(['primary', 'primary', 'primary', 'backup']);
+  });
+
+  it('503 always, chosen per request by a body field: bounded attempts, then a clean 503', async () => {
+    const n = primaryUp.requests.length;
+    const o = await run([target(primary, 'm')], undefined, { ...request, passthrough: { fault: { status: 503, retryAfterMs: '80' } } });
+    expect(primaryUp.requests.length - n).toBe(3);
+    for (const g of gaps(primaryUp, n)) expect(g).toBeGreaterThanOrEqual(75);
+    expect(o.text).toBe('');
+    expect((o.error as { toApiError(): ApiError }).toApiError().status).toBe(503);
+    await expectHealthy([target(primary, 'm')]);
   });
 
   it('TCP reset before headers is a retryable connection failure', async () => {

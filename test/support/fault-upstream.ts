@@ -181,7 +181,14 @@ export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<Fa
       }
       let scenario = queue.shift();
       const header = req.headers['x-fault'];
-      if (!scenario && typeof header === 'string') scenario = JSON.parse(header) as FaultScenario;
+      if (!scenario && typeof header === 'string') {
+        try {
+          scenario = JSON.parse(header) as FaultScenario;
+        } catch {
+          res.writeHead(400, { 'content-type': 'text/plain' }).end('x-fault must be scenario JSON');
+          return;
+        }
+      }
       if (!scenario && body && typeof body.fault === 'object') scenario = body.fault as FaultScenario;
       if (!scenario && body && typeof body.model === 'string') scenario = opts.scenarios?.[body.model];
       if (!scenario && performance.now() < downUntil) {
