@@ -152,10 +152,14 @@ describe('mid-stream failover through the server', () => {
     expect(claudeUp.requests[c]!.prefill).toBe(TOKENS.slice(0, 7).join('').trimEnd());
   });
 
-  it('/health shows breaker state per backend afterwards', async () => {
+  it('/health and /metrics show breaker state and the failover afterwards', async () => {
     const r = await sseRequest(`${t.url}/health`, { headers: AUTH });
     expect(r.status).toBe(200);
-    expect(r.json.backends.a).toBeDefined();
+    expect(r.json.status).toBe('ok');
     expect(JSON.stringify(r.json.backends.a)).toContain('closed');
+    const m = await sseRequest(`${t.url}/metrics`, { headers: AUTH });
+    expect(m.raw).toMatch(/abi_breaker_state\{backend="a"\} 0/);
+    expect(m.raw).toMatch(/abi_midstream_failovers_total\{backend="a",mode="prefill"\} [1-9]/);
+    expect(m.raw).toMatch(/abi_stream_resumes_total [1-9]/);
   });
 });
