@@ -19,6 +19,8 @@ interface Row {
   opsPerSec: number;
   msPerMatvec: number;
   gbPerSec: number;
+  gweightsPerSec: number;
+  marginPct: number;
 }
 
 export default async function run(): Promise<void> {
@@ -50,6 +52,8 @@ export default async function run(): Promise<void> {
             opsPerSec: r.ops,
             msPerMatvec: 1000 / r.ops,
             gbPerSec: (r.ops * w.length) / 1e9,
+            gweightsPerSec: (r.ops * ROWS * COLS) / 1e9,
+            marginPct: r.margin,
           });
         }
       }),
@@ -57,15 +61,15 @@ export default async function run(): Promise<void> {
   }
 
   const table = [
-    '| type | weight MB | scalar GB/s | avx2 GB/s | speed-up | avx2 ms/matvec |',
-    '|---|---|---|---|---|---|',
+    '| type | weight MB | scalar GB/s | avx2 GB/s | speed-up | avx2 Gweights/s | avx2 ms/matvec (±%) |',
+    '|---|---|---|---|---|---|---|',
     ...WEIGHT_TYPES.map((type) => {
       const s = rows.find((r) => r.type === type && r.impl === 'scalar');
       const a = rows.find((r) => r.type === type && r.impl === 'avx2');
       const mb = ((s?.weightBytes ?? 0) / 1e6).toFixed(1);
       return `| ${type} | ${mb} | ${s?.gbPerSec.toFixed(2) ?? '–'} | ${a?.gbPerSec.toFixed(2) ?? '–'} | ${
         s && a ? (a.gbPerSec / s.gbPerSec).toFixed(1) + '×' : '–'
-      } | ${a?.msPerMatvec.toFixed(2) ?? '–'} |`;
+      } | ${a?.gweightsPerSec.toFixed(2) ?? '–'} | ${a ? `${a.msPerMatvec.toFixed(2)} (±${a.marginPct.toFixed(0)}%)` : '–'} |`;
     }),
   ].join('\n');
   console.log(`\n${table}\n`);

@@ -18,6 +18,24 @@
 // in the environment (read once, at first use); otherwise it runs the scalar reference here.
 // Pass an explicit `cpu_impl` to compare the two (tests, benches).
 //
+// Where things live: this directory holds the formats and the scalar reference (the ground truth
+// every faster kernel is tested against); native/engine/cpu/ is the CPU backend: run-time dispatch
+// (cpu_dispatch.cpp) and the AVX2 kernels (*_avx2.cpp, compiled with -mavx2 -mfma -mf16c). Each
+// further compute backend gets its own directory beside cpu/.
+//
+// Adding a kernel:
+//   - a new weight type: block struct with a static_assert on its size, its traits entry
+//     (supported = true, vec_dot_type), dequantize_row_*, quantize_row_*_ref and vec_dot_*_ref
+//     here, wired into dequantize_row / quantize_row_ref and scalar_vec_dot in cpu_dispatch.cpp;
+//   - a SIMD version: the function in a native/engine/cpu/*_avx2.cpp file, declared in
+//     cpu/kernels_avx2.hpp and returned by avx2_vec_dot (and avx2_vec_dot_x4 for a 4-row kernel,
+//     which must give each row bit-identical results to the 1-row kernel);
+//   - another instruction set: its own file suffix and CMake flags, a cpu_impl value and a
+//     CPUID check in cpu_has_*;
+//   - tests: add the type to WEIGHT_TYPES in test/kernels/support/kernels.ts; the property test
+//     in test/kernels/simd.test.ts then holds the new kernel to the scalar reference within
+//     1e-6·Σ|w·x|, and roundtrip.test.ts / layout.test.ts need its error limit and block size.
+//
 // Preconditions (the callers — GGUF reader and forward pass — validate before calling): n and cols
 // are multiples of the type's block size; buffers hold row_size(...) bytes. Block pointers need
 // only 2-byte alignment (all block sizes are even and GGUF tensor data is 32-byte aligned);
