@@ -61,6 +61,7 @@ export class StreamRun {
   private attemptBackend: string | undefined;
   private tokens = 0;
   private usage: Usage | undefined;
+  private readerWaiters: (() => void)[] = [];
 
   constructor(private readonly init: StreamRunInit) {
     this.ready = new Promise<StartInfo>((resolve, reject) => {
@@ -130,6 +131,7 @@ export class StreamRun {
         }
         if (event.type === 'usage') this.usage = event.usage;
         this.appendAll(encoder.event(event));
+        if (session.aboveHighWater) await this.waitForReaders(signal);
       }
       if (signal.aborted) throw signal.reason;
       if (!this.startInfo) this.begin(session.meta.model as string);
@@ -157,6 +159,27 @@ export class StreamRun {
         tokens: this.tokens,
         error: apiError,
         durationMs: performance.now() - began,
+      });
+    }
+  }
+
+  /** A reader took records from the session: a paused generation may go on. */
+  readerAdvanced(): void {
+    const waiters = this.readerWaiters;
+    this.readerWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Backpressure: while the producer leads the readers by the ring's high-water mark, stop pulling
+   * from the upstream (its TCP window then fills and it slows down) instead of overwriting events a
+   * reader has not seen yet. A reader's next read, or the end of the run, releases it.
+   */
+  private async waitForReaders(signal: AbortSignal): Promise<void> {
+    while (this.init.session.aboveHighWater && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        this.readerWaiters.push(resolve);
+        signal.addEventListener('abort', () => resolve(), { once: true });
       });
     }
   }

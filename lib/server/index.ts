@@ -8,7 +8,9 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import pino, { type Logger } from 'pino';
+import { createBackend } from '../backends/registry.js';
 import type { Backend } from '../backends/types.js';
+import { loadConfig, type BackendConfig } from '../config/index.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { RouteRule } from '../gateway/routing.js';
 import { badRequest, notFound, serviceUnavailable, toApiError } from '../protocol/errors.js';
@@ -32,6 +34,8 @@ import { resolveServerSettings, type ServerSettings } from './settings.js';
 import { WS_PATH, WsEndpoint } from './ws.js';
 
 export type { AbiServerEvents, AbiServerEmitter } from './events.js';
+/** Re-exported so an embedding application can validate its config file without deep imports. */
+export { loadConfig } from '../config/index.js';
 export type { ServerSettings } from './settings.js';
 
 /** One `backends.<name>` entry as the server reads it (the backend module reads the rest). */
@@ -58,9 +62,9 @@ export interface AbiServerConfig {
 export interface AbiServerOptions {
   /** Config file behind this server: POST /admin/reload re-reads it with `loadConfig`. */
   configPath?: string;
-  /** Loads and validates a config file (the CLI passes the config loader). Required for reload. */
+  /** Loads and validates a config file for reload; default the package's `loadConfig`. */
   loadConfig?: (path: string) => Promise<AbiServerConfig>;
-  /** Builds a backend from its config entry. Required when the config has backends. */
+  /** Builds a backend from its config entry; default the built-in backend types (openai, anthropic, ollama, …). */
   createBackend?: (name: string, config: BackendConfigLike) => Backend | Promise<Backend>;
   /** Structured logger; default pino at `info` on stderr. */
   logger?: Logger;
@@ -112,9 +116,9 @@ async function buildRuntime(config: AbiServerConfig, options: AbiServerOptions, 
   const auth = await createAuthenticator(config.auth ?? {}, { logger });
   const backends = new Map<string, Backend>();
   const timeouts = new Map<string, AttemptTimeouts>();
+  const build = options.createBackend ?? ((name: string, entry: BackendConfigLike) => createBackend(name, entry as unknown as BackendConfig, { logger }));
   for (const [name, entry] of Object.entries(config.backends ?? {})) {
-    if (!options.createBackend) throw new Error(`backends.${name}: no backend factory was given to createAbiServer`);
-    backends.set(name, await options.createBackend(name, entry));
+    backends.set(name, await build(name, entry));
     if (entry.timeouts) timeouts.set(name, entry.timeouts);
   }
   const recovery = isFullRecovery(config.recovery)
@@ -185,10 +189,12 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     startedAt: Date.now(),
     limiter,
     reload: async () => {
-      if (!options.configPath || !options.loadConfig) {
+      if (!options.configPath) {
         throw badRequest('This server was not started from a config file, so there is nothing to reload.', null, 'no_config_file');
       }
-      const nextConfig = await options.loadConfig(options.configPath);
+      const nextConfig = options.loadConfig
+        ? await options.loadConfig(options.configPath)
+        : (loadConfig(options.configPath) as unknown as AbiServerConfig);
       const next = await buildRuntime(nextConfig, options, logger, recoveryEvents);
       const previous = runtime;
       runtime = next;

@@ -15,6 +15,7 @@ export async function pumpSessionToSse(
   writer: SseWriter,
   afterSeq: number,
   onOverrun: (detail: string) => void,
+  onRead?: () => void,
 ): Promise<PumpResult> {
   let after = afterSeq;
   for (;;) {
@@ -31,6 +32,7 @@ export async function pumpSessionToSse(
       return 'overrun';
     }
     if (records.length > 0) {
+      onRead?.();
       let text = '';
       for (const r of records) text += formatSseEvent(r.seq, r.payload);
       after = records[records.length - 1]!.seq;

@@ -131,7 +131,13 @@ export async function serveLiveStream(ctx: ServerContext, info: RequestInfo, req
     const headers: Record<string, string> = { 'x-abi-stream-id': session.id };
     if (started !== 'pending') headers['x-abi-backend'] = started.backend;
     writer.open(headers);
-    await pumpSessionToSse(session, writer, -1, (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'));
+    await pumpSessionToSse(
+      session,
+      writer,
+      -1,
+      (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'),
+      () => run.readerAdvanced(),
+    );
   } finally {
     session.detach();
   }
@@ -158,7 +164,13 @@ export async function serveSessionReplay(
   session.attach(afterSeq);
   try {
     writer.open({ 'x-abi-stream-id': session.id });
-    await pumpSessionToSse(session, writer, afterSeq, (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'));
+    await pumpSessionToSse(
+      session,
+      writer,
+      afterSeq,
+      (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'),
+      () => ctx.runs.get(session.id)?.readerAdvanced(),
+    );
   } finally {
     session.detach();
   }

@@ -142,7 +142,11 @@ export class WsEndpoint {
       const parsed = parseJsonBody(raw, { maxDepth: settings.maxJsonDepth });
       const maybeId = (parsed as { id?: unknown } | null)?.id;
       if (typeof maybeId === 'string') id = maybeId;
-      const msg = validateWsClientMessage(parsed, { maxMessages: settings.maxMessages, maxTotalChars: settings.maxTotalChars });
+      const msg = validateWsClientMessage(parsed, {
+        maxMessages: settings.maxMessages,
+        maxTotalChars: settings.maxTotalChars,
+        ...(settings.maxTokensCap !== undefined ? { maxTokensCap: settings.maxTokensCap } : {}),
+      });
       if (msg.type === 'cancel') {
         const run = this.ctx.runs.get(msg.id);
         if (!streams.has(msg.id) || !run) throw notFound(`No running stream '${msg.id}' on this connection.`, 'stream_not_found', 'id');
@@ -220,6 +224,7 @@ export class WsEndpoint {
         return;
       }
       if (records.length > 0) {
+        this.ctx.runs.get(session.id)?.readerAdvanced();
         for (let i = 0; i < records.length - 1; i++) ws.send(frame(records[i]!.seq, records[i]!.payload));
         const last = records[records.length - 1]!;
         after = last.seq;

@@ -10,6 +10,7 @@ import { InvalidArgumentError } from 'commander';
 import { createBackend } from '../../backends/registry.js';
 import { loadConfig } from '../../config/index.js';
 import { createLogger } from '../../observability/logger.js';
+import { openSecretsRuntime, readSecretsSection, type SecretsRuntime } from '../../security/startup.js';
 import { createAbiServer, type AbiServerConfig } from '../../server/index.js';
 
 export interface ServeOptions {
@@ -56,12 +57,17 @@ function applyOverrides(config: AbiServerConfig, opts: ServeOptions): AbiServerC
   return out;
 }
 
+/** Errors that mean "this configuration (or its secrets) cannot be used": exit 2 with one line. */
+const START_UP_CODES = new Set(['ABI_ERR_CONFIG', 'MASTER_KEY_REQUIRED', 'ABI_ERR_VAULT', 'ABI_ERR_MASTER_KEY_INVALID']);
+
 function isConfigError(err: unknown): err is Error & { key?: string } {
-  return err instanceof Error && (err as { code?: unknown }).code === 'ABI_ERR_CONFIG';
+  return err instanceof Error && START_UP_CODES.has(String((err as { code?: unknown }).code));
 }
 
 function failConfig(err: Error): never {
-  process.stderr.write(`abi: invalid configuration: ${err.message.split('\n')[0]}\n`);
+  const code = (err as { code?: unknown }).code;
+  const line = code === 'ABI_ERR_CONFIG' ? `abi: invalid configuration: ${err.message}` : `abi: ${err.message}`;
+  process.stderr.write(`${line.split('\n')[0]}\n`);
   process.exit(EXIT_BAD_CONFIG);
 }
 
@@ -75,21 +81,41 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const configPath = opts.config !== undefined ? resolve(opts.config) : existsSync(DEFAULT_CONFIG_FILE) ? resolve(DEFAULT_CONFIG_FILE) : undefined;
   if (opts.config !== undefined && !existsSync(configPath!)) failConfig(new Error(`config file ${opts.config} does not exist`));
 
-  const load = async (path: string | undefined): Promise<AbiServerConfig> =>
-    applyOverrides((await loadConfig(path ?? defaultConfigWithoutFile())) as unknown as AbiServerConfig, opts);
-
+  const logger = createLogger();
+  let secrets: SecretsRuntime;
   let config: AbiServerConfig;
+  // The vault opens before the config is read, so "secret:NAME" values resolve from it; provider
+  // keys move into secure memory and reach the config only through secrets.configEnv.
+  const load = (path: string | undefined): AbiServerConfig =>
+    applyOverrides(
+      loadConfig(path ?? defaultConfigWithoutFile(), {
+        env: secrets.configEnv,
+        resolveSecret: (name) => secrets.resolveSecret(name),
+      }) as unknown as AbiServerConfig,
+      opts,
+    );
+  // Start-up warnings wait until the config is known to be good: a bad config prints one line only.
+  const startupWarnings: [object, string][] = [];
   try {
-    config = await load(configPath);
+    secrets = openSecretsRuntime(readSecretsSection(configPath), { logger: { warn: (obj, msg) => void startupWarnings.push([obj, msg]) } });
+    config = load(configPath);
   } catch (err) {
     if (isConfigError(err)) failConfig(err);
     throw err;
   }
+  for (const [obj, msg] of startupWarnings) logger.warn(obj, msg);
 
-  const logger = createLogger();
   const server = createAbiServer(config, {
     logger,
-    ...(configPath !== undefined ? { configPath, loadConfig: (p: string) => load(p) } : {}),
+    ...(configPath !== undefined
+      ? {
+          configPath,
+          loadConfig: async (p: string) => {
+            secrets.reload();
+            return load(p);
+          },
+        }
+      : {}),
     createBackend: (name, entry) => createBackend(name, entry as never, { logger }),
   });
   try {
@@ -113,7 +139,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
     }
     logger.info({ signal }, 'shutting down');
     void server.close().then(
-      () => process.exit(0),
+      () => {
+        secrets.dispose();
+        process.exit(0);
+      },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);
