@@ -19,8 +19,13 @@ import type { WarnLogger } from './jwt.js';
 export interface SecretsRuntime {
   /** Provider keys and every resolved `secret:NAME`, in secure memory. */
   readonly secrets: ProviderSecrets;
-  /** Pass as `loadConfig(path, { env: runtime.configEnv, resolveSecret: runtime.resolveSecret })`. */
+  /** Pass as `loadConfig(path, { env: runtime.configEnv, resolveSecret, resolveEnvSecret })`. */
   resolveSecret(name: string): SecretHandle;
+  /**
+   * For `env:` references in credential fields (backend `apiKey`): the provider variables as handles
+   * from secure memory, so the config never holds them as strings. Undefined for other variables.
+   */
+  resolveEnvSecret(name: string): SecretHandle | undefined;
   /**
    * The environment for the config loader: `process.env` without the provider variables (those now
    * live only in secure memory), plus getters for them that reveal on access, so `"env:ABI_OPENAI_API_KEY"`
@@ -112,6 +117,14 @@ export function openSecretsRuntime(config: SecretsConfig | undefined, deps: { en
     resolveSecret(name: string): SecretHandle {
       openVault();
       return secrets.handleFor(`secret:${name}`);
+    },
+    resolveEnvSecret(name: string): SecretHandle | undefined {
+      if (!(PROVIDER_ENV_VARS as readonly string[]).includes(name)) return undefined;
+      try {
+        return secrets.handleFor(`env:${name}`);
+      } catch {
+        return undefined;
+      }
     },
     scrub: (text) => secrets.scrub(text),
     reload(): void {

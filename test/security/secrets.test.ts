@@ -111,7 +111,7 @@ describe('openSecretsRuntime', () => {
     const rt = openSecretsRuntime(section, { env, logger: quiet });
     expect(env.ABI_MASTER_KEY).toBeUndefined();
     expect(env.ABI_OPENAI_API_KEY).toBeUndefined();
-    const config = loadConfig(configPath, { env: rt.configEnv, resolveSecret: (n) => rt.resolveSecret(n) });
+    const config = loadConfig(configPath, { env: rt.configEnv, resolveSecret: (n) => rt.resolveSecret(n), resolveEnvSecret: (n) => rt.resolveEnvSecret(n) });
     const primary = config.backends.primary as unknown as { apiKey: { revealString(): string } };
     const second = config.backends.second as unknown as { apiKey: { revealString(): string } };
     expect(primary.apiKey.revealString()).toBe(OPENAI_KEY);
@@ -129,6 +129,8 @@ describe('openSecretsRuntime', () => {
     expect((again.backends.primary as unknown as { apiKey: { revealString(): string } }).apiKey.revealString()).toBe(OPENAI_KEY);
     rt.dispose();
     expect(() => (again.backends.primary as unknown as { apiKey: { revealString(): string } }).apiKey.revealString()).toThrow(/disposed/);
+    // The env: provider key reached the backend as a secure-memory handle too: wiped on dispose.
+    expect(() => second.apiKey.revealString()).toThrow(/disposed/);
     expect(() => rt.secrets.resolve('env:ABI_OPENAI_API_KEY')).toThrow();
   });
 
