@@ -12,8 +12,11 @@ export const MAX_AUTHORIZATION_CHARS = 16 * 1024 + 7;
 
 /** The `auth` config section as the authenticator reads it. */
 export interface AuthConfig {
-  /** Static bearer tokens (usually `"env:ABI_AUTH_TOKEN"`), compared in constant time. */
-  tokens?: string[];
+  /**
+   * Static bearer tokens (usually `"env:ABI_AUTH_TOKEN"`), compared in constant time. Either strings
+   * or secrets (`revealString()`); only their SHA-256 digests are kept.
+   */
+  tokens?: (string | { revealString(): string })[];
   /** Scopes a static config token carries. Default `["admin"]`: config tokens belong to the operator. */
   staticTokenScopes?: string[];
   /** Serve `GET /health` without credentials. Default true. */
@@ -52,7 +55,10 @@ const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', kind: 'anonymous',
  */
 export async function createAuthenticator(config: AuthConfig = {}, deps: AuthenticatorDeps): Promise<SecurityAuthenticator> {
   const env = deps.env ?? process.env;
-  const staticDigests = (config.tokens ?? []).filter((t) => t.length > 0).map(sha256);
+  const staticDigests = (config.tokens ?? [])
+    .map((t) => (typeof t === 'string' ? t : t.revealString()))
+    .filter((t) => t.length > 0)
+    .map(sha256);
   const staticScopes = [...(config.staticTokenScopes ?? [ADMIN_SCOPE])];
   const jwt: JwtVerifier | null = config.jwt ? await createJwtVerifier(config.jwt, { logger: deps.logger, keyPath: 'auth.jwt' }) : null;
   // Always watched, even when the file does not exist yet: the first `abi keys create` turns auth on.
