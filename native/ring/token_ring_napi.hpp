@@ -7,7 +7,8 @@
 //   std::thread([p = std::move(producer)] { p->writer().push(...); p->writer().close(...); }).detach();
 //
 // The producer keeps the view (and so the SharedArrayBuffer) alive until it is destroyed, which may
-// happen on any thread.
+// happen on any thread. Its thread-safe function also keeps the event loop alive meanwhile, as a running
+// native producer should: destroy the producer when generation ends.
 #include <napi.h>
 
 #include <memory>
