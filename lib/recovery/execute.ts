@@ -70,7 +70,6 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
   let midStreamFailure: Failure | undefined;
   /** After context_length_exceeded on a target of known size: skip targets no larger. */
   let contextCeiling: number | undefined;
-  let attemptsMade = 0;
   let earliestProbeMs = Number.POSITIVE_INFINITY;
 
   for (let t = 0; t < targets.length; t++) {
@@ -99,9 +98,7 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
         break;
       }
       attemptNo++;
-      attemptsMade++;
-      yield { type: 'attempt', backend: name, model: target.model, attempt: attemptNo };
-
+      const ticket = new BreakerTicket(breaker, admission.probe);
       const req: ChatRequest = { ...request, model: target.model };
       delete req.prefill;
       if (mode === 'prefill') req.prefill = delivered;
@@ -111,67 +108,71 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
       let verified = mode === 'regenerate' ? 0 : delivered.length;
       let newOutput = false;
       let finished = false;
-      let result: AttemptResult;
+      let result: AttemptResult | undefined;
       try {
-        for await (const event of runAttempt(target.backend, req, opts.signal, timeouts)) {
-          if (event.type === 'start') {
-            if (!startSent) pendingStartModel = event.model;
-            continue;
+        yield { type: 'attempt', backend: name, model: target.model, attempt: attemptNo };
+        try {
+          for await (const event of runAttempt(target.backend, req, opts.signal, timeouts)) {
+            if (event.type === 'start') {
+              if (!startSent) pendingStartModel = event.model;
+              continue;
+            }
+            if (event.type === 'usage') {
+              pendingUsage.push(event);
+              continue;
+            }
+            let out: BackendEvent | undefined = event;
+            if (verified < delivered.length) {
+              // Regeneration: what overlaps the delivered text must match it exactly and is not re-sent.
+              if (event.type !== 'content') throw prefixMismatch(name);
+              const overlap = Math.min(event.text.length, delivered.length - verified);
+              if (event.text.slice(0, overlap) !== delivered.slice(verified, verified + overlap)) throw prefixMismatch(name);
+              verified += overlap;
+              out = overlap < event.text.length ? { type: 'content', text: event.text.slice(overlap) } : undefined;
+            }
+            if (!out) continue;
+            if (!startSent) {
+              startSent = true;
+              yield { type: 'start', model: pendingStartModel ?? target.model };
+            }
+            if (out.type === 'content') {
+              delivered += out.text;
+              verified = delivered.length;
+              newOutput = true;
+            } else if (out.type === 'tool_calls') {
+              deliveredToolCalls = true;
+              newOutput = true;
+            } else if (out.type === 'refusal') {
+              newOutput = true;
+            } else if (out.type === 'finish') {
+              finished = true;
+            }
+            yield out;
           }
-          if (event.type === 'usage') {
-            pendingUsage.push(event);
-            continue;
-          }
-          let out: BackendEvent | undefined = event;
-          if (verified < delivered.length) {
-            // Regeneration: what overlaps the delivered text must match it exactly and is not re-sent.
-            if (event.type !== 'content') throw prefixMismatch(name);
-            const overlap = Math.min(event.text.length, delivered.length - verified);
-            if (event.text.slice(0, overlap) !== delivered.slice(verified, verified + overlap)) throw prefixMismatch(name);
-            verified += overlap;
-            out = overlap < event.text.length ? { type: 'content', text: event.text.slice(overlap) } : undefined;
-          }
-          if (!out) continue;
-          if (!startSent) {
-            startSent = true;
-            yield { type: 'start', model: pendingStartModel ?? target.model };
-          }
-          if (out.type === 'content') {
-            delivered += out.text;
-            verified = delivered.length;
-            newOutput = true;
-          } else if (out.type === 'tool_calls') {
-            deliveredToolCalls = true;
-            newOutput = true;
-          } else if (out.type === 'refusal') {
-            newOutput = true;
-          } else if (out.type === 'finish') {
-            finished = true;
-          }
-          yield out;
+          result = finished ? { ok: true } : { ok: false, failure: describeFailure(streamCut(name, newOutput || midStream)), newOutput };
+        } catch (error) {
+          if (opts.signal.aborted) throw opts.signal.reason ?? error;
+          // A failure after the finish reason arrived loses nothing the caller needs: finalise the answer.
+          result = finished ? { ok: true } : { ok: false, failure: describeFailure(error), newOutput };
         }
-        result = finished ? { ok: true } : { ok: false, failure: describeFailure(streamCut(name, newOutput || midStream)), newOutput };
-      } catch (error) {
-        if (opts.signal.aborted) {
-          breaker?.releaseUnused(admission.probe);
-          throw opts.signal.reason ?? error;
+      } finally {
+        // The caller aborted or stopped reading: a half-open probe slot must not stay taken.
+        if (!result) {
+          if (finished) ticket.success();
+          else ticket.release();
         }
-        // A failure after the finish reason arrived loses nothing the caller needs: finalise the answer.
-        result = finished ? { ok: true } : { ok: false, failure: describeFailure(error), newOutput };
       }
 
       if (result.ok) {
-        breaker?.onSuccess(admission.probe);
+        ticket.success();
         for (const u of pendingUsage) yield u;
         return;
       }
       const failure = result.failure;
       const reason = failureReason(failure);
       lastFailure = failure;
-      if (breaker) {
-        if (failure.retryable || failure.kind === 'cut') breaker.onFailure(admission.probe, failure.kind === 'timeout' ? 'timeout' : 'failure', reason);
-        else breaker.onSuccess(admission.probe); // it answered; the request was rejected on its merits
-      }
+      if (failure.retryable || failure.kind === 'cut') ticket.failure(failure.kind === 'timeout' ? 'timeout' : 'failure', reason);
+      else ticket.success(); // it answered; the request was rejected on its merits
       rt.logger?.warn({ backend: name, attempt: attemptNo, reason, err: failure.message }, 'upstream attempt failed');
 
       if (failure.providerCode === 'content_policy_violation' && !midStream && !result.newOutput) {
@@ -222,7 +223,7 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
   }
 
   if (midStreamFailure) throw midStreamFailure.error;
-  if (attemptsMade === 0 && Number.isFinite(earliestProbeMs)) {
+  if (attemptNo === 0 && Number.isFinite(earliestProbeMs)) {
     throw serviceUnavailable('Every backend of this route is unavailable (circuit breaker open).', {
       retryAfterSec: Math.max(1, Math.ceil(earliestProbeMs / 1000)),
       code: 'backends_unavailable',
@@ -233,6 +234,29 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
 }
 
 /** The next target able to continue a broken stream, and how it would. */
+/** One admitted attempt's breaker outcome, reported exactly once. */
+class BreakerTicket {
+  private settled = false;
+  constructor(
+    private readonly breaker: CircuitBreaker | undefined,
+    private readonly probe: boolean,
+  ) {}
+  success(): void {
+    if (this.settle()) this.breaker?.onSuccess(this.probe);
+  }
+  failure(outcome: 'failure' | 'timeout', reason: string): void {
+    if (this.settle()) this.breaker?.onFailure(this.probe, outcome, reason);
+  }
+  release(): void {
+    if (this.settle()) this.breaker?.releaseUnused(this.probe);
+  }
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    return true;
+  }
+}
+
 function nextContinuer(
   targets: RouteTarget[],
   from: number,

@@ -417,6 +417,27 @@ describe('circuit breaker', () => {
     expect(transitions).toEqual(['primary:closed->open', 'primary:open->half-open', 'primary:half-open->closed']);
   });
 
+  it('a probe whose caller gives up releases its slot, so the next request can probe', async () => {
+    const rt = createRecoveryRuntime(breakerConfig, ['primary']);
+    primaryUp.enqueue({ status: 503 }, { status: 503 });
+    await run([target(primary, 'm')], rt);
+    await run([target(primary, 'm')], rt);
+    expect(rt.breakers.health().primary!.state).toBe('open');
+    await new Promise((r) => setTimeout(r, 550));
+    primaryUp.enqueue({ hang: true });
+    const caller = new AbortController();
+    const probing = (async () => {
+      for await (const _e of executeRoute([target(primary, 'm')], request, { signal: caller.signal, recovery: rt }));
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(rt.breakers.health().primary!.probesInFlight).toBe(1);
+    caller.abort(new Error('client went away'));
+    await expect(probing).rejects.toThrow('client went away');
+    expect(rt.breakers.health().primary).toMatchObject({ state: 'half-open', probesInFlight: 0 });
+    await expectHealthy([target(primary, 'm')], rt);
+    expect(rt.breakers.health().primary!.state).toBe('closed');
+  });
+
   it('every target open → 503 with Retry-After until the earliest probe', async () => {
     const rt = createRecoveryRuntime(breakerConfig, ['primary', 'backup']);
     primaryUp.downFor(400);
