@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -38,6 +38,38 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   }
   pauseForCrashTest('renamed');
   fsyncDirectory(dir);
+  removeStaleTemps(dir, basename(path));
+}
+
+/**
+ * Deletes temp files a crashed writer left behind (their process is gone). They are complete copies
+ * of an old or new version, never read, so removing them loses nothing.
+ */
+function removeStaleTemps(dir: string, base: string): void {
+  const prefix = `.${base}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    try {
+      unlinkSync(`${dir}/${name}`);
+    } catch {}
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function fsyncDirectory(dir: string): void {

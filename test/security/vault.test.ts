@@ -236,6 +236,9 @@ describe('crash during rotation (real process, SIGKILL between steps)', () => {
     expect(openError(path, NEW_KEY).reason).toBe('wrong_key');
     // The leftover temp file is complete but never read; the vault itself is untouched.
     expect(readdirSync(join(path, '..')).some((f) => f.endsWith('.tmp'))).toBe(true);
+    // The next write removes the dead writer's leftover.
+    vault.set('s5', 'value-5');
+    expect(readdirSync(join(path, '..')).some((f) => f.endsWith('.tmp'))).toBe(false);
   }, 60_000);
 
   it('killed right after the rename: the new vault opens with the new key', async () => {
