@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeSyntheticLlama } from '../../lib/models/synthetic-model.js';
+import { seededRandom, writeSyntheticLlama } from '../../lib/models/synthetic-model.js';
 import { bpeVocab, spmVocab } from '../../lib/models/synthetic-vocab.js';
 import { tokenizerFromGguf } from '../../lib/models/vocab.js';
 import { runOracle, stories260K, type OracleResponse } from '../models/oracle.js';
@@ -100,6 +100,49 @@ describe('tokenizer parity with llama.cpp on synthetic vocabularies', () => {
           expect(tok.detokenize(row.ids, false, special).toString('utf8'), `${label} detok ${JSON.stringify(row.text)}`).toBe(row.detokenized);
         }
       }
+    });
+  }
+});
+
+describe('tokenizer parity with llama.cpp on random text', () => {
+  // Deterministic random strings mixing ASCII words, whitespace runs, digits, punctuation,
+  // accented letters, CJK, emoji (incl. ZWJ sequences) and control characters.
+  const alphabet = [
+    ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789',
+    ' ', ' ', ' ', ' ', '  ', '\n', '\t', '\r\n', "'s", "'ll", '.', ',', '!', '?', '-', '"', '(', ')', '$', '%', '…', '—',
+    'é', 'ö', 'ñ', 'ß', 'Å', 'ı', 'ǅ', '日', '本', '語', '中', '文', 'Ж', 'λ', '١', '²', '½',
+    '😀', '👍🏽', '👨‍👩‍👧', '🇯🇵', '\u0301', '\u200b', '\u00a0', '\u3000', '\u0085', '\u0000', '\u001f', '\ufeff',
+    'the', ' the', 'sun', ' was', 'Lily', ' play', '<s>', '</s>', '<|endoftext|>',
+  ];
+  const texts: string[] = [];
+  const rand = seededRandom(2026);
+  for (let i = 0; i < 250; i++) {
+    let s = '';
+    const n = 1 + Math.floor(rand() * 24);
+    for (let j = 0; j < n; j++) s += alphabet[Math.floor(rand() * alphabet.length)];
+    texts.push(s);
+  }
+
+  const models: Array<[string, () => string | undefined]> = [
+    ['stories260K', () => stories],
+    ['gpt2 BPE', () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'abi-tok-rand-')), 'bpe.gguf');
+      writeSyntheticLlama(path, { nEmbd: 64, nLayer: 1, nHead: 2, nFf: 128, vocab: bpeVocab({ merges: 400 }) });
+      return path;
+    }],
+  ];
+  for (const [label, model] of models) {
+    it.skipIf(label === 'stories260K' && !stories)(`${label}: ${texts.length} random strings give llama.cpp's ids and text`, () => {
+      const path = model()!;
+      for (const special of [false, true]) {
+        const oracle = runOracle({ model: path, tokenize: { texts, special } });
+        const tok = tokenizerFromGguf(path);
+        for (const row of oracle.tokenize!) {
+          expect(Array.from(tok.encode(row.text, false, special)), `${label} ${JSON.stringify(row.text)}`).toEqual(row.ids);
+          expect(tok.detokenize(row.ids, false, special).toString('utf8'), `${label} detok ${JSON.stringify(row.text)}`).toBe(row.detokenized);
+        }
+      }
+      if (label !== 'stories260K') rmSync(join(path, '..'), { recursive: true, force: true });
     });
   }
 });
