@@ -1,4 +1,5 @@
 // Picks scalar or AVX2 kernels per call; the CPUID check and ABI_FORCE_SCALAR are read once.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -81,26 +82,47 @@ vec_dot_fn avx2_vec_dot(ggml_type type) {
     }
 }
 
-// Multi-row kernels share each activation block across four weight rows.
-avx2::vec_dot_x4_fn avx2_vec_dot_x4(ggml_type type) {
+// Tile kernels: 4 rows × 1 vector (matvec) and 4 rows × 2 vectors (matmul) share each loaded
+// activation block across rows and each unpacked weight block across vectors.
+struct tile_kernels {
+    avx2::vec_dot_tile_fn rows4 = nullptr;
+    avx2::vec_dot_tile_fn rows4_vecs2 = nullptr;
+};
+
+tile_kernels avx2_tiles(ggml_type type) {
     switch (type) {
         case ggml_type::Q4_0:
-            return avx2::vec_dot_q4_0_q8_0_x4;
+            return {avx2::vec_dot_q4_0_q8_0_4x1, avx2::vec_dot_q4_0_q8_0_4x2};
         case ggml_type::Q8_0:
-            return avx2::vec_dot_q8_0_q8_0_x4;
+            return {avx2::vec_dot_q8_0_q8_0_4x1, avx2::vec_dot_q8_0_q8_0_4x2};
         default:
-            return nullptr;
+            return {};
     }
 }
 
-// Rows [r0, r1) of w against one activation, four at a time where a multi-row kernel exists.
-void rows_times_vector(ggml_type type, vec_dot_fn fn, bool simd, const uint8_t *w, size_t row_bytes, int64_t cols,
-                       const void *x_act, float *y, int64_t r0, int64_t r1) {
+// Rows [r0, r1) of w against one activation.
+void rows_times_vector(vec_dot_fn fn, const tile_kernels &tiles, const uint8_t *w, size_t row_bytes, int64_t cols,
+                       const uint8_t *x_act, float *y, int64_t r0, int64_t r1) {
     int64_t r = r0;
-    if (const avx2::vec_dot_x4_fn x4 = simd ? avx2_vec_dot_x4(type) : nullptr) {
-        for (; r + 4 <= r1; r += 4) x4(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, x_act, y + r);
+    if (tiles.rows4 != nullptr) {
+        for (; r + 4 <= r1; r += 4)
+            tiles.rows4(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, x_act, 0, y + r, 0);
     }
     for (; r < r1; ++r) y[r] = fn(cols, w + static_cast<size_t>(r) * row_bytes, x_act);
+}
+
+// Rows [r0, r1) against two activations (x_stride apart), into y and y + y_stride.
+void rows_times_two_vectors(vec_dot_fn fn, const tile_kernels &tiles, const uint8_t *w, size_t row_bytes, int64_t cols,
+                            const uint8_t *x_act, size_t x_stride, float *y, int64_t y_stride, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        tiles.rows4_vecs2(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, x_act, x_stride, y + r, y_stride);
+    }
+    for (; r < r1; ++r) {
+        const uint8_t *row = w + static_cast<size_t>(r) * row_bytes;
+        y[r] = fn(cols, row, x_act);
+        y[y_stride + r] = fn(cols, row, x_act + x_stride);
+    }
 }
 
 cpu_impl resolve(cpu_impl impl) {
@@ -173,24 +195,33 @@ void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64
             int64_t r0, int64_t r1, cpu_impl impl) {
     const vec_dot_fn fn = get_vec_dot(type, impl);
     if (fn == nullptr || r0 < 0 || r1 > rows) return;
-    rows_times_vector(type, fn, resolve(impl) == cpu_impl::avx2, static_cast<const uint8_t *>(w), row_bytes, cols,
-                      x_act, y, r0, r1);
+    const tile_kernels tiles = resolve(impl) == cpu_impl::avx2 ? avx2_tiles(type) : tile_kernels{};
+    rows_times_vector(fn, tiles, static_cast<const uint8_t *>(w), row_bytes, cols, static_cast<const uint8_t *>(x_act),
+                      y, r0, r1);
 }
 
 void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
             size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1, cpu_impl impl) {
     const vec_dot_fn fn = get_vec_dot(type, impl);
     if (fn == nullptr || r0 < 0 || r1 > rows) return;
-    const bool simd = resolve(impl) == cpu_impl::avx2;
+    const tile_kernels tiles = resolve(impl) == cpu_impl::avx2 ? avx2_tiles(type) : tile_kernels{};
     const auto *base = static_cast<const uint8_t *>(w);
     const auto *xs = static_cast<const uint8_t *>(x_act);
-    // Tiles of 16 rows: a tile's weights (≤ 16 rows of a few KiB) stay in L1/L2 while every
-    // activation vector passes over them.
-    constexpr int64_t tile = 16;
+    // Row tiles of about 16 KiB of weights (a multiple of 4 rows, 4 to 64): a tile stays in L1
+    // while every activation vector passes over it.
+    const int64_t tile =
+        std::clamp<int64_t>(static_cast<int64_t>(16384 / (row_bytes ? row_bytes : 1)) & ~int64_t{3}, 4, 64);
     for (int64_t t0 = r0; t0 < r1; t0 += tile) {
         const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
-        for (int64_t v = 0; v < n_vec; ++v) {
-            rows_times_vector(type, fn, simd, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride,
+        int64_t v = 0;
+        if (tiles.rows4_vecs2 != nullptr) {
+            for (; v + 2 <= n_vec; v += 2) {
+                rows_times_two_vectors(fn, tiles, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride,
+                                       x_stride, y + v * y_stride, y_stride, t0, t1);
+            }
+        }
+        for (; v < n_vec; ++v) {
+            rows_times_vector(fn, tiles, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride,
                               y + v * y_stride, t0, t1);
         }
     }

@@ -15,11 +15,19 @@ float vec_dot_q4_K_q8_K(int64_t n, const void *w, const void *x);
 float vec_dot_q5_K_q8_K(int64_t n, const void *w, const void *x);
 float vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x);
 
-// Four weight rows (row_bytes apart) against one activation: out[0..3]. Bit-identical, row by
-// row, to the single-row kernels above, so matvec may group rows however it likes.
-using vec_dot_x4_fn = void (*)(int64_t n, const void *w, size_t row_bytes, const void *x, float *out);
-void vec_dot_q8_0_q8_0_x4(int64_t n, const void *w, size_t row_bytes, const void *x, float *out);
-void vec_dot_q4_0_q8_0_x4(int64_t n, const void *w, size_t row_bytes, const void *x, float *out);
+// Tiles: 4 weight rows (row_bytes apart) × 1 or 2 activations (x_stride bytes apart), written to
+// out[v * out_stride + r]. Each (row, vector) result is bit-identical to the 1-row kernel above,
+// so matvec/matmul may group rows and vectors however they like.
+using vec_dot_tile_fn = void (*)(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                                 int64_t out_stride);
+void vec_dot_q8_0_q8_0_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride);
+void vec_dot_q8_0_q8_0_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride);
+void vec_dot_q4_0_q8_0_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride);
+void vec_dot_q4_0_q8_0_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride);
 
 // Activation quantizers. Q8_0 rounds half to even with scale 127/amax, as ggml's AVX2
 // quantize_row_q8_0 does (the reference rounds half away from zero), so values that land exactly

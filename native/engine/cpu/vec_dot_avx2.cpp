@@ -97,74 +97,119 @@ float vec_dot_bf16(int64_t n, const void *w, const void *x) {
 
 namespace {
 
-// R weight rows (row_bytes apart) against one Q8_0 activation. Each row keeps its own
-// accumulator and sees the same operation sequence whatever R is, so a row's result does not
-// depend on how matvec groups rows (or splits them across threads). The activation's bytes,
-// |y| and scale are loaded once per block for all R rows.
-template <int R>
-void rows_q8_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const block_q8_0 *y, float *out) {
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+// An R-row × V-vector tile of products against Q8_0 activations (vector v at x + v·x_stride):
+// out[v·out_stride + r]. Each (row, vector) pair keeps its own accumulator and sees the same
+// operation sequence whatever R and V are, so results never depend on how matvec/matmul group
+// rows and vectors (or split them across threads). Activation blocks are loaded once per tile
+// row group and weight blocks once per vector group.
+template <int R, int V>
+void tile_q8_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t *x, size_t x_stride, float *out,
+                    int64_t out_stride) {
+    __m256 acc[V][R];
+    for (int v = 0; v < V; ++v) {
+        for (int r = 0; r < R; ++r) acc[v][r] = _mm256_setzero_ps();
+    }
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t i = 0; i < n / qk8_0; ++i) {
-        const __m256i qy = load32(y[i].qs);
-        const float dy = half(y[i].d);
+        __m256i qy[V];
+        float dy[V];
+        for (int v = 0; v < V; ++v) {
+            const block_q8_0 *yb = reinterpret_cast<const block_q8_0 *>(x + v * x_stride) + i;
+            qy[v] = load32(yb->qs);
+            dy[v] = half(yb->d);
+        }
         for (int r = 0; r < R; ++r) {
             const auto *blk = reinterpret_cast<const block_q8_0 *>(w + r * row_bytes) + i;
             // Σ x·y = Σ |x|·(y·sign x): maddubs wants an unsigned operand. |x| is taken on the weight
             // side, where −128 (possible in files from other tools) still reads correctly as 128;
             // the activation is never −128 (the quantizer clamps to ±127).
             const __m256i qx = load32(blk->qs);
-            const __m256i prod = _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
-            const __m256i sum = _mm256_madd_epi16(prod, ones);
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(half(blk->d) * dy), _mm256_cvtepi32_ps(sum), acc[r]);
+            const __m256i qx_abs = _mm256_sign_epi8(qx, qx);
+            const float dx = half(blk->d);
+            for (int v = 0; v < V; ++v) {
+                const __m256i prod = _mm256_maddubs_epi16(qx_abs, _mm256_sign_epi8(qy[v], qx));
+                const __m256i sum = _mm256_madd_epi16(prod, ones);
+                acc[v][r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[v]), _mm256_cvtepi32_ps(sum), acc[v][r]);
+            }
         }
     }
-    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+    for (int v = 0; v < V; ++v) {
+        for (int r = 0; r < R; ++r) out[v * out_stride + r] = hsum(acc[v][r]);
+    }
 }
 
-// As rows_q8_0_q8_0 for Q4_0 weights. The nibbles stay unsigned (0..15) so maddubs takes them
-// directly; Σ (q − 8)·y = Σ q·y − Σ 8·y, and the second term is computed once per block.
-template <int R>
-void rows_q4_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const block_q8_0 *y, float *out) {
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+// As tile_q8_0_q8_0 for Q4_0 weights. The nibbles stay unsigned (0..15) so maddubs takes them
+// directly; Σ (q − 8)·y = Σ q·y − Σ 8·y, and the second term is computed once per activation block.
+template <int R, int V>
+void tile_q4_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t *x, size_t x_stride, float *out,
+                    int64_t out_stride) {
+    __m256 acc[V][R];
+    for (int v = 0; v < V; ++v) {
+        for (int r = 0; r < R; ++r) acc[v][r] = _mm256_setzero_ps();
+    }
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i eight = _mm256_set1_epi8(8);
     for (int64_t i = 0; i < n / qk4_0; ++i) {
-        const __m256i qy = load32(y[i].qs);
-        const __m256i offset = _mm256_maddubs_epi16(eight, qy);
-        const float dy = half(y[i].d);
+        __m256i qy[V], offset[V];
+        float dy[V];
+        for (int v = 0; v < V; ++v) {
+            const block_q8_0 *yb = reinterpret_cast<const block_q8_0 *>(x + v * x_stride) + i;
+            qy[v] = load32(yb->qs);
+            offset[v] = _mm256_maddubs_epi16(eight, qy[v]);
+            dy[v] = half(yb->d);
+        }
         for (int r = 0; r < R; ++r) {
             const auto *blk = reinterpret_cast<const block_q4_0 *>(w + r * row_bytes) + i;
-            const __m256i prod = _mm256_sub_epi16(_mm256_maddubs_epi16(unpack_nibbles16(blk->qs), qy), offset);
-            const __m256i sum = _mm256_madd_epi16(prod, ones);
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(half(blk->d) * dy), _mm256_cvtepi32_ps(sum), acc[r]);
+            const __m256i q = unpack_nibbles16(blk->qs);
+            const float dx = half(blk->d);
+            for (int v = 0; v < V; ++v) {
+                const __m256i prod = _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy[v]), offset[v]);
+                const __m256i sum = _mm256_madd_epi16(prod, ones);
+                acc[v][r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[v]), _mm256_cvtepi32_ps(sum), acc[v][r]);
+            }
         }
     }
-    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+    for (int v = 0; v < V; ++v) {
+        for (int r = 0; r < R; ++r) out[v * out_stride + r] = hsum(acc[v][r]);
+    }
 }
 
 }  // namespace
 
 float vec_dot_q8_0_q8_0(int64_t n, const void *w, const void *x) {
     float out;
-    rows_q8_0_q8_0<1>(n, static_cast<const uint8_t *>(w), 0, static_cast<const block_q8_0 *>(x), &out);
+    tile_q8_0_q8_0<1, 1>(n, static_cast<const uint8_t *>(w), 0, static_cast<const uint8_t *>(x), 0, &out, 0);
     return out;
 }
 
 float vec_dot_q4_0_q8_0(int64_t n, const void *w, const void *x) {
     float out;
-    rows_q4_0_q8_0<1>(n, static_cast<const uint8_t *>(w), 0, static_cast<const block_q8_0 *>(x), &out);
+    tile_q4_0_q8_0<1, 1>(n, static_cast<const uint8_t *>(w), 0, static_cast<const uint8_t *>(x), 0, &out, 0);
     return out;
 }
 
-void vec_dot_q8_0_q8_0_x4(int64_t n, const void *w, size_t row_bytes, const void *x, float *out) {
-    rows_q8_0_q8_0<4>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const block_q8_0 *>(x), out);
+void vec_dot_q8_0_q8_0_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride) {
+    tile_q8_0_q8_0<4, 1>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x), x_stride, out,
+                         out_stride);
 }
 
-void vec_dot_q4_0_q8_0_x4(int64_t n, const void *w, size_t row_bytes, const void *x, float *out) {
-    rows_q4_0_q8_0<4>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const block_q8_0 *>(x), out);
+void vec_dot_q8_0_q8_0_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride) {
+    tile_q8_0_q8_0<4, 2>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x), x_stride, out,
+                         out_stride);
+}
+
+void vec_dot_q4_0_q8_0_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride) {
+    tile_q4_0_q8_0<4, 1>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x), x_stride, out,
+                         out_stride);
+}
+
+void vec_dot_q4_0_q8_0_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride) {
+    tile_q4_0_q8_0<4, 2>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x), x_stride, out,
+                         out_stride);
 }
 
 namespace {
