@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignJWT } from 'jose';
+import fc from 'fast-check';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { startFromConfig, type TestServer } from '../server/harness.js';
 import { ApiKeyStore } from '../../lib/security/api-keys.js';
@@ -118,6 +119,41 @@ describe('hostile request bodies', () => {
     await expectEnvelope(await post('/v1/chat/completions', bad), 400);
     await stillServing();
   });
+});
+
+describe('fuzzed request bodies through the real server', () => {
+  it('any body gets a 2xx or a 4xx envelope, never a 5xx, and the server keeps serving', async () => {
+    const message = fc.record({ role: fc.oneof(fc.constantFrom('user', 'system', 'assistant', 'tool', 'developer'), fc.string()), content: fc.oneof(fc.string(), fc.jsonValue(), fc.constant(null)) }, { requiredKeys: [] });
+    const body = fc.oneof(
+      fc.record(
+        {
+          model: fc.oneof(fc.constant('fake-model'), fc.string(), fc.integer()),
+          messages: fc.oneof(fc.array(message, { maxLength: 4 }), fc.jsonValue()),
+          stream: fc.oneof(fc.boolean(), fc.jsonValue()),
+          max_tokens: fc.oneof(fc.integer(), fc.double(), fc.string()),
+          temperature: fc.oneof(fc.double(), fc.string()),
+          n: fc.oneof(fc.integer({ min: -2, max: 3 }), fc.string()),
+          stop: fc.oneof(fc.string(), fc.array(fc.string(), { maxLength: 6 }), fc.integer()),
+        },
+        { requiredKeys: [] },
+      ).map((o) => JSON.stringify(o)),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.string({ unit: 'binary', maxLength: 300 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(body, async (text) => {
+        const res = await post('/v1/chat/completions', text);
+        const raw = await res.text();
+        expect(res.status).toBeLessThan(500);
+        if (res.status >= 400) {
+          const env = JSON.parse(raw) as { error: Record<string, unknown> };
+          expect(Object.keys(env.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+        }
+      }),
+      { numRuns: 150 },
+    );
+    await stillServing();
+  }, 60_000);
 });
 
 describe('hostile HTTP framing', () => {
