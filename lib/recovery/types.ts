@@ -16,8 +16,3 @@ export type RoutedEvent =
   | BackendEvent
   | { type: 'attempt'; backend: string; model: string; attempt: number }
   | { type: 'failover'; from: string; to: string; reason: string };
-
-/** Events that carry generated output: once one of these was yielded the stream is "after first token". */
-export function isOutputEvent(event: BackendEvent): boolean {
-  return event.type === 'content' || event.type === 'tool_calls' || event.type === 'refusal';
-}

@@ -202,6 +202,21 @@ describe('retries before the first token', () => {
     expect(o.recovery.retry?.[0]?.reason).toBe('connect');
   });
 
+  it('connection refused: retried with backoff, then the next target answers', async () => {
+    const closed = await startFaultUpstream({ wire: openaiWire });
+    await closed.close();
+    const dead = new OpenAIBackend({ name: 'dead', baseUrl: `${closed.origin}/v1`, timeouts: TIMEOUTS, continuation: false });
+    try {
+      const o = await run([target(dead, 'x'), target(backup, 'b')]);
+      expect(o.text).toBe(FULL);
+      expect(o.start).toBe('b');
+      expect(o.recovery.retry?.map((r) => r.reason)).toEqual(['connect', 'connect']);
+      expect(o.recovery.retry?.every((r) => r.delayMs >= 60)).toBe(true);
+    } finally {
+      await dead.close();
+    }
+  });
+
   it('no response at all costs one first-token timeout, then fails over (no retry on the silent target)', async () => {
     const n = primaryUp.requests.length;
     primaryUp.enqueue({ hang: true });
