@@ -91,7 +91,7 @@ export default async function run(): Promise<void> {
     native.push(warm.nativeView, tok);
     warm.push('warm');
     native.pushString(warm.nativeView, 'warm');
-    if (i % 64 === 0) warm.read(warm.nextSeq - 32);
+    if (i % 64 === 0) warm.read(Math.max(-1, warm.nextSeq - 32));
   }
 
   for (const size of SIZES) {
