@@ -2,10 +2,12 @@
  * Protocol hot paths, each against a baseline measured in the same run:
  * 1. chunk serialisation: ChunkBuilder.content() vs building the chunk object and JSON.stringify'ing it;
  * 2. upstream parsing: tokens/s through OpenAIBackend.stream() vs reading the same SSE bytes raw with
- *    undici (the floor for any parser) from the fake OpenAI upstream on 127.0.0.1.
+ *    undici (no parsing at all), and vs raw undici + eventsource-parser + JSON.parse per event (the
+ *    least any SSE client does), from the fake OpenAI upstream on 127.0.0.1.
  * Writes bench/results/protocol.json.
  */
 import { writeFileSync } from 'node:fs';
+import { createParser } from 'eventsource-parser';
 import { request } from 'undici';
 import { OpenAIBackend } from '../lib/backends/openai.js';
 import { ChunkBuilder } from '../lib/protocol/chunks.js';
@@ -71,6 +73,7 @@ async function benchParse(tokens: number, rounds: number) {
   });
   const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true, stream_options: { include_usage: true } });
   const rawRates: number[] = [];
+  const parsedRates: number[] = [];
   const backendRates: number[] = [];
   const backendCpuUsPerToken: number[] = [];
   try {
@@ -81,6 +84,19 @@ async function benchParse(tokens: number, rounds: number) {
       for await (const c of res.body) bytes += (c as Buffer).length;
       rawRates.push(tokens / ((performance.now() - t0) / 1000));
       if (bytes === 0) throw new Error('empty body');
+
+      t0 = performance.now();
+      const res2 = await request(`${fake.baseUrl}/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      let events = 0;
+      const parser = createParser({
+        onEvent: (e) => {
+          if (e.data !== '[DONE]') events += (JSON.parse(e.data) as { choices: unknown[] }).choices.length;
+        },
+      });
+      const text = new TextDecoder();
+      for await (const c of res2.body) parser.feed(text.decode(c as Buffer, { stream: true }));
+      parsedRates.push(tokens / ((performance.now() - t0) / 1000));
+      if (events < tokens) throw new Error('parser baseline saw too few events');
 
       t0 = performance.now();
       const cpu0 = process.cpuUsage();
@@ -100,6 +116,7 @@ async function benchParse(tokens: number, rounds: number) {
     tokensPerRound: tokens,
     rounds,
     rawUndiciTokensPerSec: Math.round(median(rawRates)),
+    undiciSseParserJsonParseTokensPerSec: Math.round(median(parsedRates)),
     openaiBackendTokensPerSec: Math.round(median(backendRates)),
     openaiBackendCpuUsPerTokenInclUpstream: Number(median(backendCpuUsPerToken).toFixed(2)),
   };
@@ -111,7 +128,7 @@ export default async function main(): Promise<void> {
   console.log(`  ChunkBuilder.content: ${chunks.builderNsPerChunk.toFixed(0)} ns/chunk; object + JSON.stringify: ${chunks.objectStringifyNsPerChunk.toFixed(0)} ns/chunk`);
   console.log('upstream SSE parsing (20k tokens per round, median of 5)…');
   const parse = await benchParse(20_000, 5);
-  console.log(`  raw undici read: ${parse.rawUndiciTokensPerSec} tokens/s; OpenAIBackend.stream: ${parse.openaiBackendTokensPerSec} tokens/s; ${parse.openaiBackendCpuUsPerTokenInclUpstream} µs CPU/token (incl. fake upstream)`);
-  const result = { date: new Date().toISOString(), node: process.version, chunks, parse };
+  console.log(`  raw undici read: ${parse.rawUndiciTokensPerSec} tokens/s; + eventsource-parser + JSON.parse: ${parse.undiciSseParserJsonParseTokensPerSec} tokens/s; OpenAIBackend.stream: ${parse.openaiBackendTokensPerSec} tokens/s; ${parse.openaiBackendCpuUsPerTokenInclUpstream} µs CPU/token (incl. fake upstream)`);
+  const result = { date: new Date().toISOString(), node: process.version, command: 'npm run bench -- protocol', chunks, parse };
   writeFileSync(new URL('./results/protocol.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
 }
