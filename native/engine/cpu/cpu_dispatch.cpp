@@ -82,46 +82,63 @@ vec_dot_fn avx2_vec_dot(ggml_type type) {
     }
 }
 
-// Tile kernels: 4 rows × 1 vector (matvec) and 4 rows × 2 vectors (matmul) share each loaded
-// activation block across rows and each unpacked weight block across vectors.
+// A tile kernel computes rows × vecs products at once (see kernels_avx2.hpp).
+struct tile_kernel {
+    int rows = 0;
+    int vecs = 0;
+    avx2::vec_dot_tile_fn fn = nullptr;
+};
+
+// For one vector (matvec) and for several (matmul): tiles share each loaded activation block
+// across rows and each unpacked weight block across vectors.
 struct tile_kernels {
-    avx2::vec_dot_tile_fn rows4 = nullptr;
-    avx2::vec_dot_tile_fn rows4_vecs2 = nullptr;
+    tile_kernel one_vector;
+    tile_kernel many_vectors;
 };
 
 tile_kernels avx2_tiles(ggml_type type) {
     switch (type) {
         case ggml_type::Q4_0:
-            return {avx2::vec_dot_q4_0_q8_0_4x1, avx2::vec_dot_q4_0_q8_0_4x2};
+            return {{4, 1, avx2::vec_dot_q4_0_q8_0_4x1}, {4, 2, avx2::vec_dot_q4_0_q8_0_4x2}};
         case ggml_type::Q8_0:
-            return {avx2::vec_dot_q8_0_q8_0_4x1, avx2::vec_dot_q8_0_q8_0_4x2};
+            return {{4, 1, avx2::vec_dot_q8_0_q8_0_4x1}, {4, 2, avx2::vec_dot_q8_0_q8_0_4x2}};
+        case ggml_type::Q4_K:
+            return {{}, {1, 4, avx2::vec_dot_q4_K_q8_K_1x4}};
+        case ggml_type::Q5_K:
+            return {{}, {1, 4, avx2::vec_dot_q5_K_q8_K_1x4}};
+        case ggml_type::Q6_K:
+            return {{}, {1, 4, avx2::vec_dot_q6_K_q8_K_1x4}};
         default:
             return {};
     }
 }
 
-// Rows [r0, r1) of w against one activation.
-void rows_times_vector(vec_dot_fn fn, const tile_kernels &tiles, const uint8_t *w, size_t row_bytes, int64_t cols,
-                       const uint8_t *x_act, float *y, int64_t r0, int64_t r1) {
-    int64_t r = r0;
-    if (tiles.rows4 != nullptr) {
-        for (; r + 4 <= r1; r += 4)
-            tiles.rows4(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, x_act, 0, y + r, 0);
+// Rows [r0, r1) × vectors [0, n_vec) (vector v at x + v·x_stride, results at y + v·y_stride) with
+// `tile` where it fits and the single kernel `fn` for the leftover rows of each vector group.
+void tiled_products(vec_dot_fn fn, const tile_kernel &tile, const uint8_t *w, size_t row_bytes, int64_t cols,
+                    const uint8_t *x, size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0,
+                    int64_t r1) {
+    int64_t v = 0;
+    if (tile.fn != nullptr) {
+        for (; v + tile.vecs <= n_vec; v += tile.vecs) {
+            const uint8_t *xv = x + static_cast<size_t>(v) * x_stride;
+            float *yv = y + v * y_stride;
+            int64_t r = r0;
+            for (; r + tile.rows <= r1; r += tile.rows) {
+                tile.fn(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, xv, x_stride, yv + r, y_stride);
+            }
+            for (; r < r1; ++r) {
+                for (int k = 0; k < tile.vecs; ++k) {
+                    yv[k * y_stride + r] = fn(cols, w + static_cast<size_t>(r) * row_bytes, xv + k * x_stride);
+                }
+            }
+        }
     }
-    for (; r < r1; ++r) y[r] = fn(cols, w + static_cast<size_t>(r) * row_bytes, x_act);
-}
-
-// Rows [r0, r1) against two activations (x_stride apart), into y and y + y_stride.
-void rows_times_two_vectors(vec_dot_fn fn, const tile_kernels &tiles, const uint8_t *w, size_t row_bytes, int64_t cols,
-                            const uint8_t *x_act, size_t x_stride, float *y, int64_t y_stride, int64_t r0, int64_t r1) {
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        tiles.rows4_vecs2(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, x_act, x_stride, y + r, y_stride);
-    }
-    for (; r < r1; ++r) {
-        const uint8_t *row = w + static_cast<size_t>(r) * row_bytes;
-        y[r] = fn(cols, row, x_act);
-        y[y_stride + r] = fn(cols, row, x_act + x_stride);
+    for (; v < n_vec; ++v) {
+        for (int64_t r = r0; r < r1; ++r) {
+            y[v * y_stride + r] =
+                fn(cols, w + static_cast<size_t>(r) * row_bytes, x + static_cast<size_t>(v) * x_stride);
+        }
     }
 }
 
@@ -196,8 +213,8 @@ void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64
     const vec_dot_fn fn = get_vec_dot(type, impl);
     if (fn == nullptr || r0 < 0 || r1 > rows) return;
     const tile_kernels tiles = resolve(impl) == cpu_impl::avx2 ? avx2_tiles(type) : tile_kernels{};
-    rows_times_vector(fn, tiles, static_cast<const uint8_t *>(w), row_bytes, cols, static_cast<const uint8_t *>(x_act),
-                      y, r0, r1);
+    tiled_products(fn, tiles.one_vector, static_cast<const uint8_t *>(w), row_bytes, cols,
+                   static_cast<const uint8_t *>(x_act), 0, 1, y, 0, r0, r1);
 }
 
 void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
@@ -213,16 +230,12 @@ void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64
         std::clamp<int64_t>(static_cast<int64_t>(16384 / (row_bytes ? row_bytes : 1)) & ~int64_t{3}, 4, 64);
     for (int64_t t0 = r0; t0 < r1; t0 += tile) {
         const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
-        int64_t v = 0;
-        if (tiles.rows4_vecs2 != nullptr) {
-            for (; v + 2 <= n_vec; v += 2) {
-                rows_times_two_vectors(fn, tiles, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride,
-                                       x_stride, y + v * y_stride, y_stride, t0, t1);
-            }
-        }
-        for (; v < n_vec; ++v) {
-            rows_times_vector(fn, tiles, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride,
-                              y + v * y_stride, t0, t1);
+        // the many-vector tile first, then the leftover vectors one at a time with the one-vector tile
+        const int64_t paired = tiles.many_vectors.fn ? n_vec - n_vec % tiles.many_vectors.vecs : 0;
+        tiled_products(fn, tiles.many_vectors, base, row_bytes, cols, xs, x_stride, paired, y, y_stride, t0, t1);
+        for (int64_t v = paired; v < n_vec; ++v) {
+            tiled_products(fn, tiles.one_vector, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride, 0, 1,
+                           y + v * y_stride, 0, t0, t1);
         }
     }
 }

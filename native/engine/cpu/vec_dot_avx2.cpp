@@ -240,71 +240,72 @@ __m128i k_min_products(__m128i mins16, const int16_t *bsums) {
     return _mm_madd_epi16(mins16, pairs);
 }
 
-float hsum128(__m128 v) {
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    v = _mm_add_ss(v, _mm_movehdup_ps(v));
-    return _mm_cvtss_f32(v);
-}
-
-// Shared body of Q4_K and Q5_K: `quants(c, lo, hi)` yields chunk c's two 32-element sub-blocks
-// as unsigned bytes.
-template <typename Block, typename Quants>
-float vec_dot_k_4_5(int64_t n, const Block *a, const block_q8_K *b, Quants quants) {
-    __m256 acc = _mm256_setzero_ps();
-    __m128 acc_min = _mm_setzero_ps();
+// One weight row × V activations (x + v·x_stride) for Q4_K/Q5_K: `quants(block, c, lo, hi)` yields
+// chunk c's two 32-element sub-blocks as unsigned bytes, unpacked once for all V vectors. Each
+// vector's result is bit-identical to the V = 1 kernel (same operations, own accumulator).
+template <int V, typename Block, typename Quants>
+void tile_k_4_5(int64_t n, const Block *a, const uint8_t *x, size_t x_stride, float *out, int64_t out_stride,
+                Quants quants) {
+    __m256 acc[V];
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / qk_k; ++i) {
+        const block_q8_K *yb[V];
+        for (int v = 0; v < V; ++v) yb[v] = reinterpret_cast<const block_q8_K *>(x + v * x_stride) + i;
         const __m256i sm16 = _mm256_cvtepu8_epi16(unpack_scales_mins(a[i].scales));
-        const __m128i mins = k_min_products(_mm256_extracti128_si256(sm16, 1), b[i].bsums);
-        acc_min = _mm_fmadd_ps(_mm_set1_ps(half(a[i].dmin) * b[i].d), _mm_cvtepi32_ps(mins), acc_min);
+        const __m128i mins = _mm256_extracti128_si256(sm16, 1);
         const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm16));
-        __m256i sumi = _mm256_setzero_si256();
+        __m256i sumi[V];
+        for (int v = 0; v < V; ++v) sumi[v] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
             __m256i q_lo, q_hi;
             quants(a[i], c, &q_lo, &q_hi);
-            const __m256i p_lo = _mm256_maddubs_epi16(q_lo, load32(b[i].qs + 64 * c));
-            const __m256i p_hi = _mm256_maddubs_epi16(q_hi, load32(b[i].qs + 64 * c + 32));
             const __m256i s_lo = _mm256_shuffle_epi8(scales, broadcast_i16_mask(2 * c));
             const __m256i s_hi = _mm256_shuffle_epi8(scales, broadcast_i16_mask(2 * c + 1));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, s_lo));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, s_hi));
+            for (int v = 0; v < V; ++v) {
+                const __m256i p_lo = _mm256_maddubs_epi16(q_lo, load32(yb[v]->qs + 64 * c));
+                const __m256i p_hi = _mm256_maddubs_epi16(q_hi, load32(yb[v]->qs + 64 * c + 32));
+                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p_lo, s_lo));
+                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p_hi, s_hi));
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        const float d = half(a[i].d), dmin = half(a[i].dmin);
+        for (int v = 0; v < V; ++v) {
+            // the mins term rides in the low four lanes of the same accumulator
+            const __m256 min_term =
+                _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_cvtepi32_ps(k_min_products(mins, yb[v]->bsums)), 0);
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(d * yb[v]->d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            acc[v] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * yb[v]->d), min_term, acc[v]);
+        }
     }
-    return hsum(acc) - hsum128(acc_min);
+    for (int v = 0; v < V; ++v) out[v * out_stride] = hsum(acc[v]);
 }
 
-}  // namespace
+struct q4_K_quants {
+    __m256i low4 = _mm256_set1_epi8(0x0F);
+    void operator()(const block_q4_K &blk, int c, __m256i *lo, __m256i *hi) const {
+        const __m256i q = load32(blk.qs + 32 * c);
+        *lo = _mm256_and_si256(q, low4);
+        *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    }
+};
 
-float vec_dot_q4_K_q8_K(int64_t n, const void *w, const void *x) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    return vec_dot_k_4_5(n, static_cast<const block_q4_K *>(w), static_cast<const block_q8_K *>(x),
-                         [low4](const block_q4_K &blk, int c, __m256i *lo, __m256i *hi) {
-                             const __m256i q = load32(blk.qs + 32 * c);
-                             *lo = _mm256_and_si256(q, low4);
-                             *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-                         });
-}
+struct q5_K_quants {
+    __m256i low4 = _mm256_set1_epi8(0x0F);
+    __m256i bit4 = _mm256_set1_epi8(0x10);
+    void operator()(const block_q5_K &blk, int c, __m256i *lo, __m256i *hi) const {
+        const __m256i q = load32(blk.qs + 32 * c);
+        // bits 2c and 2c+1 of each qh byte moved to bit 4; after the 16-bit shifts the 0x10 mask
+        // keeps only bits that came from the same byte
+        const __m256i h = _mm256_srl_epi16(load32(blk.qh), _mm_cvtsi32_si128(2 * c));
+        *lo = _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4));
+        *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                              _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4));
+    }
+};
 
-float vec_dot_q5_K_q8_K(int64_t n, const void *w, const void *x) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m256i bit4 = _mm256_set1_epi8(0x10);
-    return vec_dot_k_4_5(n, static_cast<const block_q5_K *>(w), static_cast<const block_q8_K *>(x),
-                         [low4, bit4](const block_q5_K &blk, int c, __m256i *lo, __m256i *hi) {
-                             const __m256i q = load32(blk.qs + 32 * c);
-                             const __m256i hbits = load32(blk.qh);
-                             // bits 2c and 2c+1 of each qh byte moved to bit 4; after the 16-bit shifts
-                             // the 0x10 mask keeps only bits that came from the same byte
-                             const __m256i h = _mm256_srl_epi16(load32(blk.qh), _mm_cvtsi32_si128(2 * c));
-                             const __m256i h_lo = _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4);
-                             const __m256i h_hi = _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4);
-                             *lo = _mm256_or_si256(_mm256_and_si256(q, low4), h_lo);
-                             *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h_hi);
-                         });
-}
-
-float vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x) {
-    const auto *a = static_cast<const block_q6_K *>(w);
-    const auto *b = static_cast<const block_q8_K *>(x);
+// One Q6_K weight row × V activations, each 64-element group unpacked once for all vectors.
+template <int V>
+void tile_q6_K(int64_t n, const block_q6_K *a, const uint8_t *x, size_t x_stride, float *out, int64_t out_stride) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i bits45 = _mm256_set1_epi8(0x30);
     const __m256i offset = _mm256_set1_epi8(32);
@@ -322,33 +323,77 @@ float vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x) {
         const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(offset, yv));
         return _mm256_madd_epi16(p, scales);
     };
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[V];
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / qk_k; ++i) {
+        const block_q8_K *yb[V];
+        for (int v = 0; v < V; ++v) yb[v] = reinterpret_cast<const block_q8_K *>(x + v * x_stride) + i;
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(a[i].scales)));
-        __m256i sumi = _mm256_setzero_si256();
+        __m256i sumi[V];
+        for (int v = 0; v < V; ++v) sumi[v] = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
             const __m256i group =
                 h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
             const uint8_t *ql = a[i].ql + 64 * h;
             const __m256i qh = load32(a[i].qh + 32 * h);
-            const int8_t *y = b[i].qs + 128 * h;
             const __m256i l0 = load32(ql), l1 = load32(ql + 32);
-            const __m256i q1 =
-                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
-            const __m256i q2 =
-                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
-            const __m256i q3 =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, bits45));
-            const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
-            sumi = _mm256_add_epi32(sumi, dot_scaled(q1, y, _mm256_shuffle_epi8(group, masks[0])));
-            sumi = _mm256_add_epi32(sumi, dot_scaled(q2, y + 32, _mm256_shuffle_epi8(group, masks[1])));
-            sumi = _mm256_add_epi32(sumi, dot_scaled(q3, y + 64, _mm256_shuffle_epi8(group, masks[2])));
-            sumi = _mm256_add_epi32(sumi, dot_scaled(q4, y + 96, _mm256_shuffle_epi8(group, masks[3])));
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
+                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, bits45)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
+            };
+            for (int k = 0; k < 4; ++k) {
+                const __m256i scales = _mm256_shuffle_epi8(group, masks[k]);
+                for (int v = 0; v < V; ++v) {
+                    sumi[v] = _mm256_add_epi32(sumi[v], dot_scaled(q[k], yb[v]->qs + 128 * h + 32 * k, scales));
+                }
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        const float d = half(a[i].d);
+        for (int v = 0; v < V; ++v) {
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(d * yb[v]->d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+        }
     }
-    return hsum(acc);
+    for (int v = 0; v < V; ++v) out[v * out_stride] = hsum(acc[v]);
+}
+
+}  // namespace
+
+float vec_dot_q4_K_q8_K(int64_t n, const void *w, const void *x) {
+    float out;
+    tile_k_4_5<1>(n, static_cast<const block_q4_K *>(w), static_cast<const uint8_t *>(x), 0, &out, 0, q4_K_quants{});
+    return out;
+}
+
+float vec_dot_q5_K_q8_K(int64_t n, const void *w, const void *x) {
+    float out;
+    tile_k_4_5<1>(n, static_cast<const block_q5_K *>(w), static_cast<const uint8_t *>(x), 0, &out, 0, q5_K_quants{});
+    return out;
+}
+
+float vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x) {
+    float out;
+    tile_q6_K<1>(n, static_cast<const block_q6_K *>(w), static_cast<const uint8_t *>(x), 0, &out, 0);
+    return out;
+}
+
+void vec_dot_q4_K_q8_K_1x4(int64_t n, const void *w, size_t, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride) {
+    tile_k_4_5<4>(n, static_cast<const block_q4_K *>(w), static_cast<const uint8_t *>(x), x_stride, out, out_stride,
+                  q4_K_quants{});
+}
+
+void vec_dot_q5_K_q8_K_1x4(int64_t n, const void *w, size_t, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride) {
+    tile_k_4_5<4>(n, static_cast<const block_q5_K *>(w), static_cast<const uint8_t *>(x), x_stride, out, out_stride,
+                  q5_K_quants{});
+}
+
+void vec_dot_q6_K_q8_K_1x4(int64_t n, const void *w, size_t, const void *x, size_t x_stride, float *out,
+                           int64_t out_stride) {
+    tile_q6_K<4>(n, static_cast<const block_q6_K *>(w), static_cast<const uint8_t *>(x), x_stride, out, out_stride);
 }
 
 void quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n) {
