@@ -75,7 +75,7 @@ export function validateChatCompletionRequest(body: unknown, limits: ChatValidat
   const maxTokens = optInteger(body, 'max_tokens', { min: 1, max: tokenCap });
   const maxCompletionTokens = optInteger(body, 'max_completion_tokens', { min: 1, max: tokenCap });
   const stop = validateStop(body.stop);
-  const n = optInteger(body, 'n', { min: 1, max: Number.MAX_SAFE_INTEGER });
+  const n = optInteger(body, 'n', { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
   if (n !== undefined && n !== 1) {
     throw badRequest(`Invalid value for 'n': ${n}; this server generates exactly one choice, so 'n' must be 1.`, 'n', 'invalid_value');
   }

@@ -101,7 +101,7 @@ describe('validateChatCompletionRequest', () => {
   });
 
   it('says that n must be 1', () => {
-    expect(reject({ ...base, n: 3 }).message).toMatch(/'n' must be 1/);
+    for (const n of [3, 0, -1]) expect(reject({ ...base, n }).message).toMatch(/'n' must be 1/);
   });
 
   describe('messages', () => {
