@@ -8,7 +8,10 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions as PinoOp
 import { scrubSecrets } from '../backends/errors.js';
 import { REDACT_PATHS as SECURITY_REDACT_PATHS, scrubbingLogMethod, scrubPatterns } from '../security/secrets.js';
 
-/** Field paths censored in every log line (security's list plus these). pino's `*` matches one level. */
+/**
+ * Field paths censored in every log line (security's list plus these). pino's `*` matches one level.
+ * `token`/`tokens` are censored too (auth tokens), so log token counts as `completion_tokens` etc.
+ */
 const OWN_REDACT_PATHS: readonly string[] = [
   'authorization',
   'apiKey',
