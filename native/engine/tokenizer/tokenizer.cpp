@@ -257,7 +257,7 @@ bool tokenizer::is_eog(token_id id) const {
 }
 
 token_id tokenizer::find_piece(std::string_view text) const {
-    const auto it = piece_to_id_.find(std::string(text));
+    const auto it = piece_to_id_.find(text);
     return it == piece_to_id_.end() ? no_token : it->second;
 }
 

@@ -60,6 +60,13 @@ struct vocab_data {
 // BPE bos 11, eos 11, no unk, no BOS added (the llama3/llama-bpe pre-tokenizers add one), no prefix.
 vocab_data vocab_defaults(vocab_kind kind, std::string_view pre = {});
 
+// Hash that lets string maps be probed with a string_view, without building a std::string.
+struct piece_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using piece_map = std::unordered_map<std::string, int32_t, piece_hash, std::equal_to<>>;
+
 class tokenizer {
   public:
     // Validates the vocabulary (lengths agree, special ids in range, merges parse). On failure
@@ -111,9 +118,9 @@ class tokenizer {
     int32_t bpe_rank(std::string_view left, std::string_view right) const;
 
     vocab_data data_;
-    std::unordered_map<std::string, token_id> piece_to_id_;  // later duplicates win, as in llama.cpp
-    std::unordered_map<std::string, int32_t> merge_ranks_;   // key: left + '\x01' + right
-    std::vector<token_id> special_by_length_;                // control/unknown/user-defined, longest first
+    piece_map piece_to_id_;                    // later duplicates win, as in llama.cpp
+    piece_map merge_ranks_;                    // key: left + '\x01' + right
+    std::vector<token_id> special_by_length_;  // control/unknown/user-defined, longest first
     std::vector<token_id> eog_ids_;
     int pre_split_ = 0;  // which pre-tokenizer regex (BPE)
 };
