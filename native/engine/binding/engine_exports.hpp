@@ -3,6 +3,7 @@
 // under the single `exports.engine` object.
 #include <napi.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "addon/registry.hpp"
@@ -11,5 +12,6 @@ namespace abi::engine {
 
 void register_inspect(Napi::Env env, Napi::Object engine);
 void register_model(Napi::Env env, Napi::Object engine);
+void register_request(Napi::Env env, Napi::Object engine);
 
 }  // namespace abi::engine

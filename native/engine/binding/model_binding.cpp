@@ -2,6 +2,7 @@
 // synchronous evaluate() used by correctness tests; generation runs on native threads (generate_binding).
 #include "engine/binding/model_handle.hpp"
 #include "engine/gguf/ggml_type_table.hpp"
+#include "engine/llama/vocab_loader.hpp"
 
 namespace abi::engine {
 
@@ -24,6 +25,10 @@ Napi::Function js_model::define(Napi::Env env) {
                                     {
                                         InstanceMethod("info", &js_model::info),
                                         InstanceMethod("evaluate", &js_model::evaluate),
+                                        InstanceMethod("tokenize", &js_model::tokenize),
+                                        InstanceMethod("detokenize", &js_model::detokenize),
+                                        InstanceMethod("generate", &js_model::generate),
+                                        InstanceMethod("stats", &js_model::stats),
                                         InstanceMethod("close", &js_model::close),
                                     });
     constructor = Napi::Persistent(fn);
@@ -44,6 +49,13 @@ js_model::js_model(const Napi::CallbackInfo &info) : Napi::ObjectWrap<js_model>(
     params_.n_ctx_cap = opt_int(opts, "maxContextLength", 4096);
     params_.n_threads = static_cast<int>(opt_int(opts, "threads", 0));
     params_.n_batch = opt_int(opts, "batchSize", 256);
+    queue_params queue;
+    queue.max_queue = opt_int(opts, "maxQueue", 8);
+    queue.queue_timeout_ms = opt_int(opts, "queueTimeoutMs", 30000);
+    if (queue.max_queue < 0 || queue.max_queue > 100000 || queue.queue_timeout_ms < 0) {
+        throw_error(env, "ABI_ERR_INVALID_ARG", "Model options: maxQueue 0..100000, queueTimeoutMs >= 0");
+        return;
+    }
     if (params_.n_ctx < 0 || params_.n_ctx_cap < 0 || params_.n_threads < 0 || params_.n_threads > 1024 ||
         params_.n_batch < 1 || params_.n_batch > 8192) {
         throw_error(env, "ABI_ERR_INVALID_ARG",
@@ -51,11 +63,16 @@ js_model::js_model(const Napi::CallbackInfo &info) : Napi::ObjectWrap<js_model>(
         return;
     }
     try {
-        model_ = llama_model::load(path);
+        auto model = llama_model::load(path);
+        tok_ = load_tokenizer(*model->file);
+        session_ = std::make_unique<engine_session>(model, tok_, params_, queue);
+        model_ = std::move(model);
     } catch (const gguf::gguf_error &err) {
         throw_error(env, "ABI_ERR_GGUF", err.what());
     } catch (const std::bad_alloc &) {
-        throw_error(env, "ABI_ERR_GGUF", path + ": out of memory while loading");
+        throw_error(env, "ABI_ERR_GGUF", path + ": out of memory while loading (contextLength too large?)");
+    } catch (const std::system_error &err) {
+        throw_error(env, "ABI_ERR_ENGINE", path + ": cannot start the model's threads: " + err.what());
     }
 }
 
@@ -110,7 +127,39 @@ Napi::Value js_model::evaluate(const Napi::CallbackInfo &info) {
     }
 }
 
+// tokenize(text, addSpecial = true, parseSpecial = true) → Int32Array
+Napi::Value js_model::tokenize(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!tok_) return throw_error(env, "ABI_ERR_MODEL_CLOSED", "model is closed");
+    if (info.Length() < 1 || !info[0].IsString())
+        return throw_error(env, "ABI_ERR_INVALID_ARG", "tokenize(text): text must be a string");
+    const bool add_special = info.Length() < 2 || info[1].ToBoolean().Value();
+    const bool parse_special = info.Length() < 3 || info[2].ToBoolean().Value();
+    const auto ids = tok_->encode(info[0].As<Napi::String>().Utf8Value(), add_special, parse_special);
+    Napi::Int32Array out = Napi::Int32Array::New(env, ids.size());
+    std::copy(ids.begin(), ids.end(), out.Data());
+    return out;
+}
+
+// detokenize(ids: Int32Array) → string (special tokens removed)
+Napi::Value js_model::detokenize(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!tok_) return throw_error(env, "ABI_ERR_MODEL_CLOSED", "model is closed");
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+        return throw_error(env, "ABI_ERR_INVALID_ARG", "detokenize(ids): ids must be an Int32Array");
+    const Napi::Int32Array ids = info[0].As<Napi::Int32Array>();
+    std::vector<token_id> v(ids.Data(), ids.Data() + ids.ElementLength());
+    for (token_id id : v)
+        if (id < 0 || id >= tok_->n_vocab())
+            return throw_error(env, "ABI_ERR_INVALID_ARG", "detokenize: id out of range");
+    const std::string text = tok_->detokenize(v, true, false);
+    return Napi::String::New(env, text);
+}
+
 Napi::Value js_model::close(const Napi::CallbackInfo &info) {
+    session_.reset();
+    tok_.reset();
     eval_ctx_.reset();
     model_.reset();
     return info.Env().Undefined();
