@@ -44,18 +44,26 @@ export class Gateway {
     return targets;
   }
 
-  /** Streams the request through the targets; the gateway stays open until every execution ended. */
-  async *execute(targets: RouteTarget[], request: ChatRequest, signal: AbortSignal): AsyncGenerator<RoutedEvent> {
+  /**
+   * Streams the request through the targets. The caller must call `release()` once it stopped
+   * iterating, so the gateway can close its backends after a reload when the last stream ended.
+   * (No wrapper generator: one less async hop per token on the relay's hot path.)
+   */
+  execute(targets: RouteTarget[], request: ChatRequest, signal: AbortSignal): { events: AsyncGenerator<RoutedEvent>; release: () => void } {
     this.active++;
-    try {
-      const opts: Parameters<typeof executeRoute>[2] = { signal };
-      if (this.init.recovery) opts.recovery = this.init.recovery;
-      if (this.init.events) opts.events = this.init.events;
-      yield* executeRoute(targets, request, opts);
-    } finally {
-      this.active--;
-      if (this.active === 0) this.closeWhenIdle?.();
-    }
+    let released = false;
+    const opts: Parameters<typeof executeRoute>[2] = { signal };
+    if (this.init.recovery) opts.recovery = this.init.recovery;
+    if (this.init.events) opts.events = this.init.events;
+    return {
+      events: executeRoute(targets, request, opts),
+      release: () => {
+        if (released) return;
+        released = true;
+        this.active--;
+        if (this.active === 0) this.closeWhenIdle?.();
+      },
+    };
   }
 
   models(): Promise<{ id: string; owned_by: string }[]> {

@@ -33,8 +33,8 @@ export interface StartInfo {
 }
 
 export interface StreamRunInit {
-  /** Runs the route (executeRoute) with the run's signal. */
-  execute(signal: AbortSignal): AsyncIterable<RoutedEvent>;
+  /** Runs the route (executeRoute) with the run's signal; `release` is called once the run stopped iterating. */
+  execute(signal: AbortSignal): { events: AsyncIterable<RoutedEvent>; release: () => void };
   encoder: StreamEncoder;
   session: StreamSession;
   observer?: RunObserver;
@@ -103,8 +103,9 @@ export class StreamRun {
     const signal = AbortSignal.any([this.controller.signal, session.generationSignal]);
     const began = performance.now();
     let lastTokenAt = 0;
+    const execution = this.init.execute(signal);
     try {
-      for await (const event of this.init.execute(signal)) {
+      for await (const event of execution.events) {
         if (event.type === 'attempt') {
           this.attemptBackend = event.backend;
           observer?.attempt?.(event.backend, event.model, event.attempt);
@@ -160,6 +161,8 @@ export class StreamRun {
         error: apiError,
         durationMs: performance.now() - began,
       });
+    } finally {
+      execution.release();
     }
   }
 

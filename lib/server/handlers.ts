@@ -45,9 +45,14 @@ export function chatCompletions(ctx: ServerContext): Handler {
     const acc = new CompletionAccumulator(new ChunkBuilder({ model: v.model }));
     let backend: string | undefined;
     const work = (async () => {
-      for await (const ev of gateway.execute(targets, v.request, controller.signal)) {
-        if (ev.type === 'attempt') backend = ev.backend;
-        else if (ev.type !== 'failover') acc.add(ev);
+      const execution = gateway.execute(targets, v.request, controller.signal);
+      try {
+        for await (const ev of execution.events) {
+          if (ev.type === 'attempt') backend = ev.backend;
+          else if (ev.type !== 'failover') acc.add(ev);
+        }
+      } finally {
+        execution.release();
       }
     })();
     ctx.lifecycle.track({

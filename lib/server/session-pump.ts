@@ -44,5 +44,13 @@ export async function pumpSessionToSse(
       return 'done';
     }
     await session.wait(after, writer.closedSignal);
+    // Let the producer append everything that arrived in the same upstream read before reading:
+    // one socket write per batch instead of one per token.
+    await nextMacrotask();
   }
+}
+
+/** Resolves after the current I/O callbacks and microtasks ran. */
+export function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

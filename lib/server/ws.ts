@@ -10,6 +10,7 @@ import { parseJsonBody } from '../protocol/json.js';
 import type { Principal } from '../security/types.js';
 import type { StreamSession } from '../sessions/types.js';
 import type { RequestInfo, ServerContext } from './context.js';
+import { nextMacrotask } from './session-pump.js';
 import { admitRequest, startStream } from './streams.js';
 
 export const WS_PATH = '/api/stream/ws';
@@ -238,6 +239,7 @@ export class WsEndpoint {
       }
       if (wasDone) return;
       await session.wait(after, stop.signal);
+      await nextMacrotask();
     }
   }
 }
