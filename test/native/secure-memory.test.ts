@@ -176,6 +176,27 @@ describe('SecureArena outside root privileges and process-wide settings', () => 
     }
   });
 
+  it('finalisation of an unreachable arena unlocks and unmaps it (after zeroing), checked by VmLck', () => {
+    const src = `
+      import { readFileSync } from 'node:fs';
+      import { SecureArena } from ${JSON.stringify(moduleUrl('lib/native/secure-memory.ts'))};
+      const vmlck = () => Number(/VmLck:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+      const before = vmlck();
+      (() => { SecureArena.create({ bytes: 13 * 4096 }).store('dropped without dispose'); })();
+      const during = vmlck();
+      for (let i = 0; i < 50 && vmlck() > before; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }
+      console.log(JSON.stringify({ before, during, after: vmlck() }));
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', src], {
+      cwd: packageRoot,
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(out.during - out.before).toBe(52); // 13 locked pages, in kB
+    expect(out.after).toBe(out.before); // the N-API finalizer ran ~secure_arena: zero, munlock, munmap
+  });
+
   it('disableCoreDumps() is explicit and process-wide (checked in a child process)', () => {
     const src = `
       import { readFileSync } from 'node:fs';
