@@ -3,10 +3,14 @@
  * compared with (a) known rendered strings and (b) the real Jinja template rendered by
  * @huggingface/jinja (node-llama-cpp's renderer, run through tools/oracle).
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyChatTemplate, ChatTemplateError, detectChatTemplate } from '../../lib/engine/chat-template.js';
 import type { ChatMessage } from '../../lib/backends/types.js';
-import { runOracle } from './oracle.js';
+import { ensureOracle, runOracle } from './oracle.js';
+
+// llama.cpp runs in a child process; the first use may install tools/oracle (npm ci, ~10-20 s).
+vi.setConfig({ testTimeout: 120_000 });
+beforeAll(() => ensureOracle(), 300_000);
 
 const TEMPLATES = {
   chatml:

@@ -2,12 +2,16 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inspectGguf } from '../../lib/engine/inspect.js';
 import { applyChatTemplate } from '../../lib/engine/chat-template.js';
 import { DEMO_MODEL_NAME, DEMO_TEXT, demoModelPath, ensureDemoModel } from '../../lib/models/demo-model.js';
 import { createDetokenizer, tokenizerFromGguf } from '../../lib/models/vocab.js';
-import { runOracle } from './oracle.js';
+import { ensureOracle, runOracle } from './oracle.js';
+
+// llama.cpp runs in a child process; the first use may install tools/oracle (npm ci, ~10-20 s).
+vi.setConfig({ testTimeout: 120_000 });
+beforeAll(() => ensureOracle(), 300_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'abi-demo-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,14 +2,18 @@
 import { mkdtempSync, openSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inspectGguf } from '../../lib/engine/inspect.js';
 import { InvalidArgumentError } from '../../lib/errors.js';
 import { f32ToBf16, f32ToF16, meta, tensorBytes, writeGguf, type GgmlTypeName } from '../../lib/models/gguf-writer.js';
 import { seededRandom, writeSyntheticLlama } from '../../lib/models/synthetic-model.js';
 import { bpeVocab } from '../../lib/models/synthetic-vocab.js';
 import { loadBinding } from '../../lib/native/binding.js';
-import { runOracle } from './oracle.js';
+import { ensureOracle, runOracle } from './oracle.js';
+
+// llama.cpp runs in a child process; the first use may install tools/oracle (npm ci, ~10-20 s).
+vi.setConfig({ testTimeout: 120_000 });
+beforeAll(() => ensureOracle(), 300_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'abi-gguf-writer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

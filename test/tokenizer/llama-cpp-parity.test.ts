@@ -6,11 +6,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seededRandom, writeSyntheticLlama } from '../../lib/models/synthetic-model.js';
 import { bpeVocab, spmVocab } from '../../lib/models/synthetic-vocab.js';
 import { tokenizerFromGguf } from '../../lib/models/vocab.js';
-import { runOracle, stories260K, type OracleResponse } from '../models/oracle.js';
+import { ensureOracle, runOracle, stories260K, type OracleResponse } from '../models/oracle.js';
+
+// llama.cpp runs in a child process; the first use may install tools/oracle (npm ci, ~10-20 s).
+vi.setConfig({ testTimeout: 120_000 });
+beforeAll(() => ensureOracle(), 300_000);
 
 const TEXTS = [
   'Once upon a time',
