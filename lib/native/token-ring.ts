@@ -34,6 +34,7 @@ const L = {
   status: 18,
   notify: 19,
   waiting: 32,
+  readFence: 33,
 } as const;
 /** BigInt64 lane indices (byte offset / 8). */
 const L64 = { nextSeq: 10, oldestSeq: 11, ackSeq: 17 } as const;
@@ -309,7 +310,10 @@ export class TokenRing {
       }
       out.push(new Record(seq, bytes));
     }
-    // The seqlock check: if the producer evicted anything we copied, the copy may be torn.
+    // The seqlock check: if the producer evicted anything we copied, the copy may be torn. The RMW on
+    // the consumer's own lane is a full barrier, so the plain copies above cannot drift after the load
+    // of oldestSeq (x86-64 never reorders loads with loads; arm64 would without it).
+    Atomics.add(this.#i32, L.readFence, 0);
     oldest = this.oldestSeq;
     if (oldest > start) throw new TokenRingGoneError(start, oldest);
     if (!consistent) throw new Error('token ring: record header does not match its index entry (corrupted ring)');

@@ -56,9 +56,9 @@ struct ring_header {
     int64_t oldest_seq;  // oldest seq still held, 64 bits
     uint8_t pad_producer[32];
     // consumer line
-    int32_t waiting;  // 1 while a consumer is (about to be) parked; the producer CASes it to 0 to wake, 32 bits
-    int32_t pad_waiting;
-    int64_t ack_seq;  // last seq a consumer read (-1: none), drives aboveHighWater, 64 bits
+    int32_t waiting;     // 1 while a consumer is (about to be) parked; the producer CASes it to 0 to wake, 32 bits
+    int32_t read_fence;  // target of a reader's no-op RMW that fences its copies before the oldest_seq check, 32 bits
+    int64_t ack_seq;     // last seq a consumer read (-1: none), drives aboveHighWater, 64 bits
     uint8_t pad_consumer[112];
 };
 static_assert(sizeof(ring_header) == header_bytes);

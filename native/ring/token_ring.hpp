@@ -62,6 +62,8 @@ class token_ring_writer {
             // Readers must see the new oldest_seq before any byte of the evicted records changes.
             lane64(hdr_->oldest_seq).store(oldest, std::memory_order_seq_cst);
             lane32(hdr_->tail).store(int32_t(tail), std::memory_order_seq_cst);
+            // A release store alone lets later plain stores move ahead of it on weakly ordered CPUs.
+            std::atomic_thread_fence(std::memory_order_seq_cst);
         }
         put_word(head, uint32_t(uint64_t(seq)));
         put_word(head + 4, uint32_t(uint64_t(seq) >> 32));
