@@ -8,6 +8,7 @@ import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfig, BackendConfigBase } from '../config/sections/backends.js';
 import { ConfigError } from '../errors.js';
 import { anthropicBackendType } from './anthropic.js';
+import { localBackendType } from './local.js';
 import { ollamaBackendType } from './ollama.js';
 import { openaiBackendType } from './openai.js';
 import type { Backend } from './types.js';
@@ -61,3 +62,4 @@ export function createBackend(name: string, config: BackendConfig, deps: Backend
 registerBackendType(openaiBackendType.type, openaiBackendType.create, openaiBackendType.readConfig);
 registerBackendType(anthropicBackendType.type, anthropicBackendType.create, anthropicBackendType.readConfig);
 registerBackendType(ollamaBackendType.type, ollamaBackendType.create, ollamaBackendType.readConfig);
+registerBackendType(localBackendType.type, localBackendType.create, localBackendType.readConfig);

@@ -110,6 +110,8 @@ engine_session::~engine_session() {
 }
 
 bool engine_session::submit(const std::shared_ptr<generation_request> &req) {
+    // Cancelled requests still waiting in the queue must not count against the limit.
+    expire_queued();
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (stop_) return false;
