@@ -268,12 +268,52 @@ export class OpenAIStreamDecoder {
   skipped = 0;
   /** An in-band error seen after some events of the same network chunk; thrown once those are delivered. */
   private failure: BackendError | undefined;
+  /**
+   * Fast path for the common chunk (a content delta and nothing else): the exact text before and
+   * after the content string of the first such chunk. A later chunk with byte-identical text around
+   * its content string has the identical structure, so only its content literal needs decoding.
+   */
+  private contentHead: string | undefined;
+  private contentTail: string | undefined;
 
   constructor(
     private readonly backend: string,
     private readonly requestedModel: string,
     private readonly secrets: readonly string[] = [],
+    /** Use the content fast path (tests turn it off to compare against full parsing). */
+    private readonly fastPath = true,
   ) {}
+
+  /** The content of a chunk shaped exactly like the learnt template, or undefined (then it is parsed in full). */
+  private templateContent(data: string): string | undefined {
+    const head = this.contentHead;
+    const tail = this.contentTail!;
+    if (head === undefined || !data.startsWith(head)) return undefined;
+    const end = closingQuote(data, head.length);
+    if (end < 0 || data.length - end - 1 !== tail.length || !data.endsWith(tail)) return undefined;
+    const literal = data.slice(head.length, end);
+    // Escapes and raw control characters (invalid JSON) go through JSON.parse for exact semantics.
+    if (!NEEDS_JSON_DECODE.test(literal)) return literal;
+    try {
+      return JSON.parse(`"${literal}"`) as string;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Learns the fast-path template from a fully parsed chunk that is a plain content delta. */
+  private learnTemplate(data: string, chunk: ParsedChunk): void {
+    if (!isPlainContentChunk(chunk)) return;
+    const at = data.indexOf(CONTENT_KEY);
+    if (at < 0) return;
+    const start = at + CONTENT_KEY.length;
+    const end = closingQuote(data, start);
+    if (end < 0) return;
+    this.contentHead = data.slice(0, start);
+    this.contentTail = data.slice(end + 1);
+    // The template must reproduce its own parse; otherwise (an odd layout) keep parsing in full.
+    if (this.templateContent(data) !== chunk.choices![0]!.delta!.content) this.contentHead = this.contentTail = undefined;
+  }
 
   /**
    * Events in this piece of the body. An in-band error event ends the stream: the events before it
@@ -291,6 +331,17 @@ export class OpenAIStreamDecoder {
         if (data === '[DONE]') {
           this.done = true;
           break;
+        }
+        if (this.contentHead !== undefined) {
+          const content = this.templateContent(data);
+          if (content !== undefined) {
+            // An empty content delta carries nothing, as in the full path.
+            if (content !== '') {
+              out.push({ type: 'content', text: content });
+              this.afterFirstToken = true;
+            }
+            continue;
+          }
         }
         let parsed: ParsedChunk;
         try {
@@ -313,6 +364,7 @@ export class OpenAIStreamDecoder {
           out.push({ type: 'start', model: typeof parsed.model === 'string' && parsed.model ? parsed.model : this.requestedModel });
         }
         this.addChunkEvents(parsed, out);
+        if (this.fastPath && this.contentHead === undefined) this.learnTemplate(data, parsed);
       }
     } finally {
       pending.length = 0;
@@ -362,6 +414,34 @@ export class OpenAIStreamDecoder {
     }
     if (isUsage(chunk.usage)) out.push({ type: 'usage', usage: chunk.usage });
   }
+}
+
+const CONTENT_KEY = '"delta":{"content":"';
+const NEEDS_JSON_DECODE = /[\\\u0000-\u001f]/;
+
+/** Index of the first unescaped `"` at or after `from`, or -1. */
+function closingQuote(text: string, from: number): number {
+  let q = text.indexOf('"', from);
+  while (q >= 0) {
+    let slashes = 0;
+    for (let b = q - 1; b >= from && text.charCodeAt(b) === 0x5c; b--) slashes++;
+    if (slashes % 2 === 0) return q;
+    q = text.indexOf('"', q + 1);
+  }
+  return -1;
+}
+
+/** One choice whose delta is only a non-empty content string, nothing else set (no logprobs, finish, usage, error). */
+function isPlainContentChunk(chunk: ParsedChunk): boolean {
+  if (!Array.isArray(chunk.choices) || chunk.choices.length !== 1) return false;
+  if ((chunk.usage !== undefined && chunk.usage !== null) || (chunk.error !== undefined && chunk.error !== null)) return false;
+  const choice = chunk.choices[0]!;
+  if (typeof choice !== 'object' || choice === null) return false;
+  if ((choice.logprobs !== undefined && choice.logprobs !== null) || (choice.finish_reason !== undefined && choice.finish_reason !== null)) return false;
+  const delta = choice.delta as Record<string, unknown> | undefined;
+  if (typeof delta !== 'object' || delta === null) return false;
+  const keys = Object.keys(delta);
+  return keys.length === 1 && keys[0] === 'content' && typeof delta.content === 'string' && delta.content !== '';
 }
 
 /** An in-band `{"error":…}` after a 200: the stream is cut, with the provider's code and (scrubbed) message. */

@@ -81,3 +81,48 @@ describe('OpenAIStreamDecoder', () => {
     expect(() => new OpenAIStreamDecoder('b', 'm').end()).toThrow(BackendError);
   });
 });
+
+describe('OpenAIStreamDecoder content fast path', () => {
+  const layouts = [
+    (c: string) => `{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":${c}},"logprobs":null,"finish_reason":null}],"usage":null}`,
+    (c: string) => `{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"delta":{"content":${c}},"finish_reason":null}]}`,
+    (c: string) => `{"choices":[{"delta":{"content":${c}},"index":0}],"model":"m","id":"x"}`,
+    (c: string) => `{"id":"x","choices":[{"index":0,"delta":{"content":${c}},"logprobs":null,"finish_reason":null}],"obfuscation":"${c.length}"}`,
+  ];
+  const decode = (fast: boolean, datas: string[]) => {
+    const d = new OpenAIStreamDecoder('b', 'asked', [], fast);
+    const events = d.push(Buffer.from(datas.map((x) => `data: ${x}\n\n`).join('')));
+    return { events, skipped: d.skipped };
+  };
+
+  it('gives exactly the events of full parsing, for any content and layout', () => {
+    const token = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('"', '\\', '\\"', '","x":"', '}', '\u2028', '\t'));
+    fc.assert(
+      fc.property(fc.constantFrom(...layouts), fc.array(token, { minLength: 1, maxLength: 12 }), fc.array(fc.nat(11)), (layout, tokens, rawAt) => {
+        const datas = tokens.map((t) => layout(JSON.stringify(t)));
+        // Some chunks written with invalid JSON inside the content literal (raw tab, bad escape, stray quote).
+        for (const i of rawAt) if (i < datas.length) datas[i] = layout(['"a\tb"', '"bad \\x escape"', '"a"b"'][i % 3]!);
+        datas.push(layout('"end"').replace('"finish_reason":null', '"finish_reason":"stop"'));
+        expect(decode(true, datas)).toEqual(decode(false, datas));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('does not take the fast path for chunks that carry more than content', () => {
+    const plain = layouts[0]!('"a"');
+    const withLogprobs = plain.replace('"logprobs":null', '"logprobs":{"content":[]}');
+    const withFinish = plain.replace('"finish_reason":null', '"finish_reason":"length"');
+    const withUsage = plain.replace('"usage":null', '"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}');
+    const { events } = decode(true, [plain, withLogprobs, withFinish, withUsage]);
+    expect(events).toEqual([
+      { type: 'start', model: 'm' },
+      { type: 'content', text: 'a' },
+      { type: 'content', text: 'a', logprobs: { content: [] } },
+      { type: 'content', text: 'a' },
+      { type: 'finish', reason: 'length' },
+      { type: 'content', text: 'a' },
+      { type: 'usage', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } },
+    ]);
+  });
+});
