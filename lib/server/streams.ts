@@ -130,7 +130,7 @@ export async function serveLiveStream(ctx: ServerContext, info: RequestInfo, req
     if (writer.closed) return;
     const headers: Record<string, string> = { 'x-abi-stream-id': session.id };
     if (started !== 'pending') headers['x-abi-backend'] = started.backend;
-    writer.open(headers);
+    writer.open(headers, started === 'pending');
     await pumpSessionToSse(
       session,
       writer,
@@ -163,7 +163,8 @@ export async function serveSessionReplay(
   );
   session.attach(afterSeq);
   try {
-    writer.open({ 'x-abi-stream-id': session.id });
+    // Replayed events follow at once, unless the client is already up to date: then say hello now.
+    writer.open({ 'x-abi-stream-id': session.id }, afterSeq >= session.nextSeq - 1);
     await pumpSessionToSse(
       session,
       writer,
