@@ -91,7 +91,7 @@ describe('JWT configuration is refused when unsafe', () => {
 });
 
 describe('asymmetric keys', () => {
-  it.each(['RS256', 'PS384', 'ES256', 'ES384', 'EdDSA'] as const)('verifies %s with a PEM public key', async (alg) => {
+  it.each(['RS256', 'RS512', 'PS256', 'PS384', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const)('verifies %s with a PEM public key', async (alg) => {
     const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
     const verifier = await createJwtVerifier({ algorithms: [alg], publicKey: await exportSPKI(publicKey) }, { logger: capturingLogger() });
     const token = await new SignJWT({ scp: ['chat'] }).setProtectedHeader({ alg }).setSubject('svc').setExpirationTime('1m').sign(privateKey);
