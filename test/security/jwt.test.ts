@@ -60,6 +60,12 @@ describe('JWT verification with an HMAC secret', () => {
     expect(err.message).not.toContain(SECRET);
   });
 
+  it.each(['HS384', 'HS512'] as const)('verifies %s with the same secret', async (alg) => {
+    const verifier = await createJwtVerifier({ algorithms: ['HS256', 'HS384', 'HS512'], secret: SECRET }, { logger: capturingLogger() });
+    const token = await new SignJWT({}).setProtectedHeader({ alg }).setSubject('bob').setExpirationTime('1m').sign(key);
+    expect((await verifier.verify(token)).id).toBe('bob');
+  });
+
   it('requires exp even when the config lists no required claims', async () => {
     const verifier = await createJwtVerifier({ algorithms: ['HS256'], secret: SECRET }, { logger: capturingLogger() });
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').sign(key);
