@@ -76,6 +76,23 @@ Napi::Value close(const Napi::CallbackInfo &info) {
     return env.Undefined();
 }
 
+// bytesAhead(view, afterSeq): number, and aboveHighWater(view): boolean, from the C++ writer's side, so
+// tests can hold the native backpressure view against the JS one.
+Napi::Value bytes_ahead(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    token_ring_writer writer(nullptr, 0);
+    if (!writer_from(env, info[0], &writer)) return env.Undefined();
+    const int64_t after = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : -1;
+    return Napi::Number::New(env, writer.bytes_ahead(after));
+}
+
+Napi::Value above_high_water(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    token_ring_writer writer(nullptr, 0);
+    if (!writer_from(env, info[0], &writer)) return env.Undefined();
+    return Napi::Boolean::New(env, writer.above_high_water());
+}
+
 struct thread_job {
     std::unique_ptr<native_producer> producer;
     std::vector<uint8_t> payload;
@@ -158,6 +175,8 @@ void init(Napi::Env env, Napi::Object exports) {
     ring.Set("push", Napi::Function::New(env, push, "push"));
     ring.Set("pushString", Napi::Function::New(env, push_string, "pushString"));
     ring.Set("close", Napi::Function::New(env, close, "close"));
+    ring.Set("bytesAhead", Napi::Function::New(env, bytes_ahead, "bytesAhead"));
+    ring.Set("aboveHighWater", Napi::Function::New(env, above_high_water, "aboveHighWater"));
     ring.Set("produceOnThread", Napi::Function::New(env, produce_on_thread, "produceOnThread"));
     ring.Set("layoutVersion", Napi::Number::New(env, ring_version));
     ring.Set("headerBytes", Napi::Number::New(env, header_bytes));

@@ -8,6 +8,8 @@ interface RingBinding {
   push(view: Int32Array, bytes: Uint8Array): number;
   pushString(view: Int32Array, text: string): number;
   close(view: Int32Array, status: number): void;
+  bytesAhead(view: Int32Array, afterSeq: number): number;
+  aboveHighWater(view: Int32Array): boolean;
   produceOnThread(view: Int32Array, payload: Uint8Array, lengths: Uint32Array, repeat: number, close: number): Promise<number>;
 }
 const native = () => loadBinding().ring as RingBinding;
@@ -138,6 +140,10 @@ describe('TokenRing properties (fast-check)', () => {
             // The newest record is always held, and what is held fits the capacity.
             expect(ring.oldestSeq).toBeLessThan(ring.nextSeq);
             expect(ring.bytesAhead(ring.oldestSeq - 1)).toBeLessThanOrEqual(capacity);
+            // The C++ writer's backpressure view agrees with the JS one.
+            const probe = Math.max(-1, model.length - 1 - o.salt);
+            expect(native().bytesAhead(ring.nativeView, probe)).toBe(ring.bytesAhead(probe));
+            expect(native().aboveHighWater(ring.nativeView)).toBe(ring.aboveHighWater);
             continue;
           }
           const afterSeq = Math.max(-1, model.length - 1 - o.readBack);
