@@ -315,15 +315,20 @@ Napi::Value matmul(const Napi::CallbackInfo &info) {
         return abi::throw_error(info.Env(), invalid_arg,
                                 "kernels: matmul wants xs of nVec×cols floats and rows×rowSize weight bytes");
     }
-    const std::vector<uint8_t> weights = aligned_copy(w);
-    const size_t stride = abi::quant::activation_size(type, cols);
+    std::vector<uint8_t> copy;
+    const uint8_t *weights = w.Data();
+    if (reinterpret_cast<uintptr_t>(weights) % 4 != 0) {
+        copy = aligned_copy(w);
+        weights = copy.data();
+    }
+    // 4-byte strides keep Q8_K's f32 scale aligned, as the engine does
+    const size_t stride = (abi::quant::activation_size(type, cols) + 3) & ~size_t{3};
     std::vector<uint8_t> act(stride * static_cast<size_t>(n_vec) + 1);
     for (int64_t v = 0; v < n_vec; ++v) {
         abi::quant::quantize_activation(type, xs.Data() + v * cols, act.data() + v * stride, cols, impl);
     }
     Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(rows * n_vec));
-    abi::quant::matmul(type, weights.data(), row_bytes, rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows,
-                       impl);
+    abi::quant::matmul(type, weights, row_bytes, rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows, impl);
     return y;
 }
 
