@@ -86,6 +86,12 @@ function shapeOf(opts: BreakerCountersOptions): [number, number, number] {
   return [slots, buckets, bucketMs];
 }
 
+function checkNow(nowMs: number): void {
+  if (!Number.isFinite(nowMs) || nowMs < 0 || nowMs >= 2 ** 47) {
+    throw new InvalidArgumentError(`breaker counters: nowMs must be a time in ms in [0, 2^47), got ${nowMs}`);
+  }
+}
+
 function normaliseShmName(name: string): string {
   if (typeof name !== 'string' || !SHM_NAME.test(name) || /^\/?\.\.?$/.test(name)) {
     throw new InvalidArgumentError(
@@ -162,6 +168,7 @@ export class BreakerCounters {
   record(slot: number, outcome: BreakerOutcome, nowMs: number): void {
     const code = OUTCOMES[outcome];
     if (code === undefined) throw new InvalidArgumentError(`breaker counters: unknown outcome ${String(outcome)}`);
+    checkNow(nowMs);
     try {
       this.#native.record(slot, code, nowMs);
     } catch (err) {
@@ -171,6 +178,7 @@ export class BreakerCounters {
 
   snapshot(slot: number, nowMs: number): BreakerSnapshot {
     let v: Float64Array;
+    checkNow(nowMs);
     try {
       v = this.#native.snapshot(slot, nowMs);
     } catch (err) {
@@ -195,7 +203,7 @@ export class BreakerCounters {
     const f = STATES.indexOf(from);
     const t = STATES.indexOf(to);
     if (f < 0 || t < 0) throw new InvalidArgumentError(`breaker counters: bad transition ${from} -> ${to}`);
-    if (!Number.isFinite(nowMs) || nowMs < 0) throw new InvalidArgumentError('breaker counters: nowMs must be >= 0');
+    checkNow(nowMs);
     try {
       return this.#native.transition(slot, f, t, nowMs);
     } catch (err) {

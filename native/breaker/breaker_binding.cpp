@@ -204,7 +204,11 @@ class counters_object : public Napi::ObjectWrap<counters_object> {
         return true;
     }
 
-    static int64_t ms(const Napi::Value &v) { return v.IsNumber() ? int64_t(v.As<Napi::Number>().DoubleValue()) : 0; }
+    // Milliseconds as int64; anything outside [0, 2^53) (NaN included) is clamped to 0 rather than cast (UB).
+    static int64_t ms(const Napi::Value &v) {
+        const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0;
+        return d >= 0 && d < 9007199254740992.0 ? int64_t(d) : 0;
+    }
 
     Napi::Value record(const Napi::CallbackInfo &info) {
         uint32_t slot;

@@ -75,6 +75,9 @@ describe('BreakerCounters in one thread', () => {
     expect(() => c.record(0, 'maybe' as never, T0)).toThrow(/outcome/);
     expect(() => c.transition(0, 'closed', 'ajar' as never, T0)).toThrow(/transition/);
     expect(() => c.tryAcquireProbe(0, 1e9)).toThrow(/maxProbes/);
+    expect(() => c.record(0, 'success', Number.NaN)).toThrow(/nowMs/);
+    expect(() => c.snapshot(0, -1)).toThrow(/nowMs/);
+    expect(() => c.transition(0, 'closed', 'open', 2 ** 50)).toThrow(/nowMs/);
     expect(() => BreakerCounters.attach(new SharedArrayBuffer(1024))).toThrow(SharedLayoutError);
     for (const bad of ['', '../etc', 'a/b', 'x'.repeat(201), '..', 'sp ace']) {
       expect(() => BreakerCounters.openShared(bad, { slots: 1 })).toThrow(/shm name/);
