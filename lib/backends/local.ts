@@ -170,6 +170,8 @@ export class LocalBackend implements Backend {
       topK: 0,
       minP: 0,
       stop: [...(request.stop ?? []), ...rendered.stop],
+      // A fresh assistant turn starts without the tokenizer's space prefix; a continuation keeps it.
+      stripLeadingSpace: request.prefill === undefined || request.prefill === '',
       signal,
     };
     if (request.seed !== undefined) options.seed = request.seed;

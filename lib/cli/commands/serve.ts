@@ -4,11 +4,12 @@
  * A config that cannot be used exits with code 2 and one stderr line naming the key and why.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { createBackend } from '../../backends/registry.js';
 import { loadConfig } from '../../config/index.js';
+import { DEMO_MODEL_NAME, ensureDemoModel } from '../../models/demo-model.js';
 import { createLogger } from '../../observability/logger.js';
 import { openSecretsRuntime, readSecretsSection, type SecretsRuntime } from '../../security/startup.js';
 import { createAbiServer, type AbiServerConfig } from '../../server/index.js';
@@ -18,8 +19,12 @@ export interface ServeOptions {
   config?: string;
   host?: string;
   port?: number;
-  /** GGUF model to serve with the local engine (not available yet). */
+  /** GGUF model to serve with the local engine, without a config file. */
   model?: string;
+  /** Compute threads for --model or the demo model (default: physical cores). */
+  threads?: number;
+  /** Context length for --model (default: the model's, capped at 4096). */
+  contextLength?: number;
   /** Extra static bearer token accepted next to the config's `auth.tokens`. */
   authToken?: string;
   /** Heartbeat interval in ms (overrides `server.heartbeatMs`). */
@@ -39,11 +44,32 @@ function parseIntOption(name: string, min: number, max: number): (value: string)
 }
 
 /**
- * The config used when there is no config file and no --model: no backends, so every completion is a
- * clear 503 "no backend configured". The local-engine work replaces this with the built-in demo model.
+ * The config used when there is no config file and no --model: the built-in demo model (a real GGUF
+ * written offline on first use and run by the local engine), so `abi serve` works on a fresh machine.
  */
-export function defaultConfigWithoutFile(): Record<string, unknown> {
-  return {};
+export function defaultConfigWithoutFile(opts: ServeOptions = {}): Record<string, unknown> {
+  const modelPath = ensureDemoModel();
+  return {
+    backends: {
+      demo: { type: 'local', modelPath, modelName: DEMO_MODEL_NAME, demo: true, contextLength: 512, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) },
+    },
+  };
+}
+
+/** `abi serve --model PATH.gguf`: one local backend, reloadable from the model's directory. */
+export function configForModel(modelPath: string, opts: ServeOptions = {}): Record<string, unknown> {
+  const path = resolve(modelPath);
+  return {
+    backends: {
+      local: {
+        type: 'local',
+        modelPath: path,
+        modelsDir: dirname(path),
+        ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        ...(opts.contextLength !== undefined ? { contextLength: opts.contextLength } : {}),
+      },
+    },
+  };
 }
 
 /** Applies command-line overrides on top of a loaded, validated config. */
@@ -72,13 +98,12 @@ function failConfig(err: Error): never {
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
-  if (opts.model !== undefined) {
-    process.stderr.write(
-      'abi: --model is not available yet: the local GGUF engine is not part of this build. Serve an OpenAI-compatible upstream with --config instead.\n',
-    );
-    process.exit(EXIT_BAD_CONFIG);
+  if (opts.model !== undefined && opts.config !== undefined) {
+    failConfig(new Error('--model serves one model without a config file; to combine it with --config, add a "local" backend to the config instead'));
   }
-  const configPath = opts.config !== undefined ? resolve(opts.config) : existsSync(DEFAULT_CONFIG_FILE) ? resolve(DEFAULT_CONFIG_FILE) : undefined;
+  if (opts.model !== undefined && !existsSync(opts.model)) failConfig(new Error(`model file ${opts.model} does not exist`));
+  const configPath =
+    opts.config !== undefined ? resolve(opts.config) : opts.model === undefined && existsSync(DEFAULT_CONFIG_FILE) ? resolve(DEFAULT_CONFIG_FILE) : undefined;
   if (opts.config !== undefined && !existsSync(configPath!)) failConfig(new Error(`config file ${opts.config} does not exist`));
 
   const logger = createLogger();
@@ -88,7 +113,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   // keys move into secure memory and reach the config only through secrets.configEnv.
   const load = (path: string | undefined): AbiServerConfig =>
     applyOverrides(
-      loadConfig(path ?? defaultConfigWithoutFile(), {
+      loadConfig(path ?? (opts.model !== undefined ? configForModel(opts.model, opts) : defaultConfigWithoutFile(opts)), {
         env: secrets.configEnv,
         resolveSecret: (name) => secrets.resolveSecret(name),
       }) as unknown as AbiServerConfig,
@@ -126,6 +151,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
   }
   const { url } = await server.listen();
   process.stdout.write(`abi listening on ${url}\n`);
+  if (configPath === undefined && opts.model === undefined) {
+    logger.warn(
+      { model: DEMO_MODEL_NAME },
+      `serving the built-in demo model '${DEMO_MODEL_NAME}' (synthetic weights that only print a fixed sentence); to serve a real model run: abi serve --model path/to/model.gguf (get one with: abi model pull <owner>/<repo>/<file>.gguf)`,
+    );
+  }
   if (!config.backends || Object.keys(config.backends).length === 0) {
     logger.warn('no backends are configured: every completion request will get 503; pass --config with a "backends" section');
   }
@@ -160,7 +191,9 @@ export function register(program: Command): void {
     .option('--config <file>', `config file (default ./${DEFAULT_CONFIG_FILE} when present)`)
     .option('--host <host>', 'interface to bind (overrides server.host)')
     .option('--port <port>', 'port to bind, 0 for a free one (overrides server.port)', parseIntOption('--port', 0, 65535))
-    .option('--model <path>', 'serve a local GGUF model (not available yet)')
+    .option('--model <path>', 'serve a local GGUF model with the built-in engine (no config file needed)')
+    .option('--threads <n>', 'compute threads for the local model (default: physical cores)', parseIntOption('--threads', 1, 1024))
+    .option('--context-length <n>', 'context length for --model (default: the model\'s, capped at 4096)', parseIntOption('--context-length', 16, 1_048_576))
     .option('--auth-token <token>', 'accept this bearer token in addition to auth.tokens')
     .option('--heartbeat <ms>', 'SSE heartbeat interval in ms (overrides server.heartbeatMs)', parseIntOption('--heartbeat', 100, 86_400_000))
     .action(async (opts: ServeOptions) => {
