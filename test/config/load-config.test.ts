@@ -62,7 +62,8 @@ describe('loadConfig defaults', () => {
       { env: { ABI_AUTH_TOKEN: 'tok', ABI_OPENAI_API_KEY: 'sk-live' } },
     );
     expect(c.server).toMatchObject({ host: '0.0.0.0', port: 0, heartbeatMs: 500, maxTokensCap: 4096 });
-    expect(c.auth.tokens).toEqual(['tok']);
+    expect(c.auth.tokens.map((t) => (typeof t === 'string' ? t : t.revealString()))).toEqual(['tok']);
+    expect(JSON.stringify(c.auth)).not.toContain('tok"');
     const primary = c.backends.primary! as OpenAIBackendConfig;
     expect(primary.baseUrl).toBe('http://127.0.0.1:9001/v1');
     expect(primary.apiKey!.revealString()).toBe('sk-live');
@@ -101,6 +102,7 @@ describe('loadConfig errors name the key', () => {
     [{ server: [] }, 'server', /must be an object/],
     [{ auth: { tokens: 'x' } }, 'auth.tokens', /array/],
     [{ auth: { tokens: [''] } }, 'auth.tokens[0]', /non-empty|empty/],
+    [{ auth: { tokens: [5] } }, 'auth.tokens[0]', /non-empty string/],
     [{ auth: { allowHealthWithoutAuth: 'yes' } }, 'auth.allowHealthWithoutAuth', /true or false/],
     [{ backends: { a: {} } }, 'backends.a.type', /required/],
     [{ backends: { a: { type: 'nope' } } }, 'backends.a.type', /unknown backend type "nope"; known types: openai/],
@@ -147,7 +149,8 @@ describe('env: and secret: references', () => {
     const c = loadConfig({ backends: { a: { ...backend, apiKey: 'secret:openai' } } }, { env: {}, resolveSecret: (n) => (n === 'openai' ? handle : 'x') });
     expect(revealed).toBe(0);
     expect((c.backends.a! as OpenAIBackendConfig).apiKey!.revealString()).toBe('sk-from-vault');
-    expect(loadConfig({ auth: { tokens: ['secret:tok'] } }, { resolveSecret: () => 'plain' }).auth.tokens).toEqual(['plain']);
+    const [token] = loadConfig({ auth: { tokens: ['secret:tok'] } }, { resolveSecret: () => 'plain' }).auth.tokens;
+    expect(typeof token === 'string' ? token : token!.revealString()).toBe('plain');
   });
 
   it('reports secrets that cannot be resolved', () => {

@@ -1,9 +1,13 @@
 /** `auth`: who may call the server. JWT settings arrive as the `auth.jwt` extension section. */
+import { joinKey, type SecretLike } from '../reader.js';
 import type { ConfigSection } from '../registry.js';
 
 export interface AuthSectionConfig {
-  /** Static bearer tokens (usually `"env:ABI_AUTH_TOKEN"`), resolved to their values. Default none. */
-  tokens: string[];
+  /**
+   * Static bearer tokens (usually `"env:ABI_AUTH_TOKEN"`), kept as secret handles: the authenticator
+   * keeps only their digests. Embedders may also put plain strings here. Default none.
+   */
+  tokens: (string | SecretLike)[];
   /** Scopes a static config token carries. Default `["admin"]`: config tokens belong to the operator. */
   staticTokenScopes: string[];
   /** Serve `GET /health` without credentials. Default true. */
@@ -16,10 +20,7 @@ export const authSection: ConfigSection<AuthSectionConfig> = {
   key: 'auth',
   parse(input) {
     const r = input.object();
-    const tokens = r.stringArray('tokens') ?? [];
-    tokens.forEach((t, i) => {
-      if (t.length === 0) r.fail(`tokens[${i}]`, 'must not be empty');
-    });
+    const tokens = (r.array('tokens') ?? []).map((t, i) => r.secretValue(t, joinKey(r.key('tokens'), i)));
     const out: AuthSectionConfig = {
       tokens,
       staticTokenScopes: r.stringArray('staticTokenScopes') ?? ['admin'],
