@@ -70,6 +70,7 @@ export interface OracleRequest {
   renderTemplates?: Array<{ template: string; messages: Array<{ role: string; content: string }>; bos?: string; eos?: string; addGenerationPrompt?: boolean }>;
   contextSize?: number;
   tokenize?: { texts: string[]; special?: boolean };
+  benchTokenize?: { text: string; iterations?: number; special?: boolean };
   generate?: {
     prompts: Array<{ text?: string; special?: boolean; ids?: number[] }>;
     maxTokens?: number;
@@ -85,6 +86,7 @@ export interface OracleResponse {
   eos: number | null;
   addBos: boolean;
   tokenize?: Array<{ text: string; ids: number[]; detokenized: string }>;
+  benchTokenize?: { ms: number; iterations: number; tokens: number };
   generate?: Array<{
     prompt: { text?: string; ids?: number[] };
     promptIds: number[];

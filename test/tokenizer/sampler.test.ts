@@ -81,6 +81,30 @@ describe('sampler', () => {
     expect(freq[0]).toBeCloseTo(0.5 / 0.8, 1);
   });
 
+  it('top-p over a large vocabulary keeps exactly the most likely prefix reaching p', () => {
+    const n = 5000;
+    let x = 12345;
+    const logits = Float32Array.from({ length: n }, () => {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      return (x / 2147483648) * 6;
+    });
+    const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]! || a - b);
+    const total = order.reduce((acc, i) => acc + Math.exp(logits[i]!), 0);
+    const allowed = new Set<number>();
+    let cum = 0;
+    for (const i of order) {
+      allowed.add(i);
+      cum += Math.exp(logits[i]!) / total;
+      if (cum >= 0.5) break;
+    }
+    expect(allowed.size).toBeGreaterThan(100); // a flat distribution: the prefix is long
+    const s = new Sampler({ temperature: 1, topK: 0, topP: 0.5, minP: 0, seed: 11 }, n);
+    const seen = new Set<number>();
+    for (let i = 0; i < 4000; i++) seen.add(s.sample(logits).id);
+    for (const id of seen) expect(allowed.has(id)).toBe(true);
+    expect(seen.size).toBeGreaterThan(allowed.size * 0.8);
+  });
+
   it('min-p drops tokens below min_p times the top probability', () => {
     const freq = histogram(new Sampler({ temperature: 1, topK: 0, topP: 1, minP: 0.35, seed: 5 }, 4), logitsOf([0.5, 0.3, 0.15, 0.05]), 5000);
     expect(freq[0]! + freq[1]!).toBe(1);

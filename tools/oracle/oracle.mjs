@@ -53,6 +53,16 @@ if (request.tokenize) {
   });
 }
 
+if (request.benchTokenize) {
+  // Wall time of llama.cpp's tokenizer alone (model already loaded), for bench/tokenizer.bench.ts.
+  const b = request.benchTokenize;
+  let tokens = 0;
+  model.tokenize(b.text, b.special === true); // warm-up
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < (b.iterations ?? 10); i++) tokens = model.tokenize(b.text, b.special === true).length;
+  response.benchTokenize = { ms: Number(process.hrtime.bigint() - start) / 1e6, iterations: b.iterations ?? 10, tokens };
+}
+
 if (request.generate) {
   const g = request.generate;
   const maxTokens = g.maxTokens ?? 200;

@@ -26,14 +26,11 @@ double log_sum_exp(const float *logits, int32_t n, float max) {
     return std::log(sum) + max;
 }
 
-}  // namespace
-
-std::vector<token_logprob> top_logprobs(const float *logits, int32_t n_vocab, int32_t n) {
+// Top-n of raw logits as log-softmax values, given log(sum(exp(logits))).
+std::vector<token_logprob> top_from_lse(const float *logits, int32_t n_vocab, int32_t n, double lse) {
     std::vector<token_logprob> out;
-    if (n <= 0 || n_vocab <= 0) return out;
-    const float max = *std::max_element(logits, logits + n_vocab);
-    const double lse = log_sum_exp(logits, n_vocab, max);
     const int32_t k = std::min(n, n_vocab);
+    if (k <= 0) return out;
     std::vector<int32_t> idx(static_cast<size_t>(n_vocab));
     for (int32_t i = 0; i < n_vocab; ++i) idx[static_cast<size_t>(i)] = i;
     std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
@@ -44,6 +41,14 @@ std::vector<token_logprob> top_logprobs(const float *logits, int32_t n_vocab, in
         out.push_back({id, static_cast<float>(logits[id] - lse)});
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<token_logprob> top_logprobs(const float *logits, int32_t n_vocab, int32_t n) {
+    if (n <= 0 || n_vocab <= 0) return {};
+    const float max = *std::max_element(logits, logits + n_vocab);
+    return top_from_lse(logits, n_vocab, n, log_sum_exp(logits, n_vocab, max));
 }
 
 sampler::sampler(const sampler_params &params, int32_t n_vocab)
@@ -90,71 +95,97 @@ void sampler::accept(int32_t id) {
     ++counts_[static_cast<size_t>(id)];
 }
 
-void sampler::apply_penalties(std::vector<candidate> &cands) const {
-    const bool active =
-        params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f;
-    if (!active || window_.empty()) return;
-    for (candidate &c : cands) {
-        const uint32_t count = counts_[static_cast<size_t>(c.id)];
-        if (count == 0) continue;
-        // llama.cpp: shrink a positive logit, grow a negative one, so repetition always loses.
-        if (c.logit <= 0) {
-            c.logit *= params_.repeat_penalty;
-        } else {
-            c.logit /= params_.repeat_penalty;
-        }
-        c.logit -= static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty;
-    }
+float sampler::penalised(float logit, uint32_t count) const {
+    // llama.cpp: shrink a positive logit, grow a negative one, so repetition always loses.
+    logit = logit <= 0 ? logit * params_.repeat_penalty : logit / params_.repeat_penalty;
+    return logit - (static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty);
 }
 
 sample_result sampler::sample(const float *logits) {
     sample_result result;
-    std::vector<candidate> &cands = scratch_;
-    cands.resize(static_cast<size_t>(n_vocab_));
-    for (int32_t i = 0; i < n_vocab_; ++i) cands[static_cast<size_t>(i)] = {i, logits[i], 0.0f};
-    apply_penalties(cands);
-
+    const bool penalise = !window_.empty() && (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
+                                               params_.presence_penalty != 0.0f);
+    const auto value = [&](int32_t i) {
+        const uint32_t count = penalise ? counts_[static_cast<size_t>(i)] : 0;
+        return count ? penalised(logits[i], count) : logits[i];
+    };
     const auto by_logit = [](const candidate &a, const candidate &b) {
         return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
     };
+
     if (params_.temperature <= 0.0f) {
-        result.id = std::min_element(cands.begin(), cands.end(), by_logit)->id;
+        // Greedy: one pass, no candidate list.
+        int32_t best = 0;
+        float best_value = value(0);
+        for (int32_t i = 1; i < n_vocab_; ++i) {
+            const float v = value(i);
+            if (v > best_value) {
+                best = i;
+                best_value = v;
+            }
+        }
+        result.id = best;
     } else {
-        // top-k (keeps everything when off), sorted by logit from here on
-        size_t keep = cands.size();
-        if (params_.top_k > 0) keep = std::min(keep, static_cast<size_t>(params_.top_k));
-        std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(keep), cands.end(), by_logit);
-        cands.resize(keep);
-        const auto softmax = [&]() {
-            const float max = cands.front().logit;
-            double sum = 0.0;
-            for (candidate &c : cands) sum += (c.p = std::exp(c.logit - max));
-            for (candidate &c : cands) c.p = static_cast<float>(c.p / sum);
-        };
-        // top-p: the smallest prefix whose probability mass reaches p
+        std::vector<candidate> &cands = scratch_;
+        cands.resize(static_cast<size_t>(n_vocab_));
+        for (int32_t i = 0; i < n_vocab_; ++i) cands[static_cast<size_t>(i)] = {i, value(i), 0.0f};
+        bool sorted = false;  // whether cands is in by_logit order
+        if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < cands.size()) {
+            const auto kth = cands.begin() + params_.top_k;
+            std::nth_element(cands.begin(), kth, cands.end(), by_logit);
+            cands.resize(static_cast<size_t>(params_.top_k));
+            std::sort(cands.begin(), cands.end(), by_logit);
+            sorted = true;
+        }
         if (params_.top_p < 1.0f) {
-            softmax();
-            double cum = 0.0;
-            size_t last = cands.size();
-            for (size_t i = 0; i < cands.size(); ++i) {
-                cum += cands[i].p;
-                if (cum >= params_.top_p) {
-                    last = i + 1;
-                    break;
+            // The smallest most-likely prefix whose mass reaches p. Probabilities are normalised over
+            // every candidate (one O(n) sum); the prefix is then found by bisecting with nth_element,
+            // expected O(n) in total, instead of sorting the whole vocabulary.
+            float max = cands.front().logit;
+            for (const candidate &c : cands) max = std::max(max, c.logit);
+            double sum = 0.0;
+            for (candidate &c : cands) {
+                c.p = std::exp(c.logit - max);
+                sum += c.p;
+            }
+            const double target = params_.top_p * sum;
+            size_t lo = 0, hi = cands.size();  // mass(first lo) < target <= mass(first hi)
+            double above = 0.0;                // mass of the first lo candidates
+            while (hi - lo > 1) {
+                const size_t mid = lo + (hi - lo) / 2;
+                if (!sorted) {
+                    std::nth_element(cands.begin() + static_cast<std::ptrdiff_t>(lo),
+                                     cands.begin() + static_cast<std::ptrdiff_t>(mid),
+                                     cands.begin() + static_cast<std::ptrdiff_t>(hi), by_logit);
+                }
+                double left = 0.0;
+                for (size_t i = lo; i < mid; ++i) left += cands[i].p;
+                if (above + left >= target) {
+                    hi = mid;
+                } else {
+                    above += left;
+                    lo = mid;
                 }
             }
-            cands.resize(last);
+            cands.resize(hi);
         }
-        // min-p: drop tokens less likely than min_p times the most likely one
         if (params_.min_p > 0.0f) {
-            const float threshold = cands.front().logit + std::log(params_.min_p);
-            size_t last = 1;
-            while (last < cands.size() && cands[last].logit >= threshold) ++last;
-            cands.resize(last);
+            // Drop tokens less likely than min_p times the most likely one (logit test, no softmax needed).
+            float max = cands.front().logit;
+            for (const candidate &c : cands) max = std::max(max, c.logit);
+            const float threshold = max + std::log(params_.min_p);
+            cands.erase(std::remove_if(cands.begin(), cands.end(),
+                                       [&](const candidate &c) { return c.logit < threshold && c.logit < max; }),
+                        cands.end());
         }
-        for (candidate &c : cands) c.logit /= params_.temperature;
-        softmax();
-        double r = next_unit();
+        float max = cands.front().logit;
+        for (const candidate &c : cands) max = std::max(max, c.logit);
+        double sum = 0.0;
+        for (candidate &c : cands) {
+            c.p = std::exp((c.logit - max) / params_.temperature);
+            sum += c.p;
+        }
+        double r = next_unit() * sum;
         result.id = cands.back().id;
         for (const candidate &c : cands) {
             r -= c.p;
@@ -166,9 +197,10 @@ sample_result sampler::sample(const float *logits) {
     }
 
     if (params_.n_logprobs > 0) {
-        result.top = top_logprobs(logits, n_vocab_, params_.n_logprobs);
         const float max = *std::max_element(logits, logits + n_vocab_);
-        result.logprob = static_cast<float>(logits[result.id] - log_sum_exp(logits, n_vocab_, max));
+        const double lse = log_sum_exp(logits, n_vocab_, max);
+        result.top = top_from_lse(logits, n_vocab_, params_.n_logprobs, lse);
+        result.logprob = static_cast<float>(logits[result.id] - lse);
     }
     return result;
 }

@@ -53,7 +53,7 @@ class sampler {
         float logit;  // current (penalised, scaled) logit
         float p;      // probability, valid after softmax
     };
-    void apply_penalties(std::vector<candidate> &cands) const;
+    float penalised(float logit, uint32_t count) const;
     uint64_t next_u64();
     double next_unit();  // uniform in [0, 1)
 
