@@ -353,7 +353,8 @@ export class TokenRing {
     const from = afterSeq + 1;
     if (from >= this.nextSeq) return 0;
     if (from <= this.oldestSeq) return (head - (Atomics.load(this.#i32, L.tail) >>> 0)) >>> 0;
-    return (head - this.#index[from & this.#indexMask]!) >>> 0;
+    // Clamped: a concurrent overwrite can recycle the index entry between the checks above and this read.
+    return Math.min(this.capacityBytes, (head - this.#index[from & this.#indexMask]!) >>> 0);
   }
 
   /** True while the producer leads the last read() by highWaterBytes or more: time to pause producing. */

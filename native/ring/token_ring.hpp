@@ -91,7 +91,9 @@ class token_ring_writer {
         const int64_t from = after_seq + 1;
         if (from >= next) return 0;
         if (from <= oldest) return head - uint32_t(lane32(hdr_->tail).load());
-        return head - index_[uint64_t(from) & index_mask_];
+        // Clamped: a concurrent overwrite can recycle the index entry between the checks and this read.
+        const uint32_t ahead = head - index_[uint64_t(from) & index_mask_];
+        return ahead < hdr_->capacity ? ahead : hdr_->capacity;
     }
 
     bool above_high_water() const { return bytes_ahead(lane64(hdr_->ack_seq).load()) >= hdr_->high_water; }
