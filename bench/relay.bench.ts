@@ -20,6 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,7 @@ const CLK_TCK = 100;
 /** The upstream, written to a temp file and run with plain node. */
 const UPSTREAM_SOURCE = `
 import http from 'node:http';
+import net from 'node:net';
 const now = () => (performance.timeOrigin + performance.now()).toFixed(3);
 const server = http.createServer((req, res) => {
   if (req.method === 'GET') { res.writeHead(200, {'content-type':'application/json'}); res.end('{"object":"list","data":[{"id":"bench","object":"model"}]}'); return; }
@@ -181,6 +183,31 @@ async function runStreams(url: string, m: number, tokens: number, delayMs: numbe
   };
 }
 
+/**
+ * Opens `m` streams of `tokens` fast tokens through abi and never reads past the response headers,
+ * then holds them for `holdMs`: abi must pause its upstreams instead of buffering whole answers.
+ */
+async function slowReaders(port: number, m: number, tokens: number, holdMs: number): Promise<void> {
+  const body = JSON.stringify({ model: 'bench', stream: true, messages: [{ role: 'user', content: JSON.stringify({ tokens, delayMs: 0 }) }] });
+  const request = `POST /v1/chat/completions HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const sockets = await Promise.all(
+    Array.from(
+      { length: m },
+      () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1', () => s.write(request));
+          s.once('data', () => {
+            s.pause();
+            resolve(s);
+          });
+          s.once('error', reject);
+        }),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, holdMs));
+  for (const s of sockets) s.destroy();
+}
+
 /** utime+stime of a process in ms. */
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -207,10 +234,10 @@ async function startAbi(upstreamUrl: string, dir: string, profile: boolean): Pro
   return { proc, url: m[1]! };
 }
 
-async function stopChild(proc: ChildProcess): Promise<void> {
+async function stopChild(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (proc.exitCode !== null) return;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  proc.kill('SIGTERM');
+  proc.kill(signal);
   await exited;
 }
 
@@ -255,6 +282,13 @@ export default async function relayBench(): Promise<void> {
       const rssMb = peakRssMb(abi.proc.pid!);
       await stopChild(abi.proc);
 
+      // Slow readers: M clients that stop reading after the headers, each asking for 5000 fast tokens.
+      abi = await startAbi(upstreamUrl, dir, false);
+      await slowReaders(Number(new URL(abi.url).port), m, 5000, 3000);
+      const slowRssMb = peakRssMb(abi.proc.pid!);
+      // Its detached streams would wait out the drain grace; the measurement is taken, so no drain.
+      await stopChild(abi.proc, 'SIGKILL');
+
       const row = {
         streams: m,
         tokensPerStream: n,
@@ -272,6 +306,7 @@ export default async function relayBench(): Promise<void> {
         cpuUsPerRelayedToken: round(cpuPerTokenUs, 2),
         peakRssMbLatencyRun: round(rssMb, 1),
         peakRssMbThroughputRun: round(throughputRssMb, 1),
+        peakRssMbSlowReaders: round(slowRssMb, 1),
       };
       rows.push(row);
       console.log(JSON.stringify(row));

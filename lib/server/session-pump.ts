@@ -1,6 +1,12 @@
 import type { StreamSession } from '../sessions/types.js';
 import { formatSseEvent, type SseWriter } from './sse-writer.js';
 
+/** How a reader learns about new records and tells the producer it took some. */
+export interface SessionFollower {
+  wait(afterSeq: number, signal: AbortSignal): Promise<void>;
+  onRead(): void;
+}
+
 /** How a reader's pass over a session ended. */
 export type PumpResult = 'done' | 'client_gone' | 'overrun';
 
@@ -15,7 +21,7 @@ export async function pumpSessionToSse(
   writer: SseWriter,
   afterSeq: number,
   onOverrun: (detail: string) => void,
-  onRead?: () => void,
+  follow: SessionFollower,
 ): Promise<PumpResult> {
   let after = afterSeq;
   for (;;) {
@@ -32,7 +38,7 @@ export async function pumpSessionToSse(
       return 'overrun';
     }
     if (records.length > 0) {
-      onRead?.();
+      follow.onRead();
       let text = '';
       for (const r of records) text += formatSseEvent(r.seq, r.payload);
       after = records[records.length - 1]!.seq;
@@ -43,7 +49,7 @@ export async function pumpSessionToSse(
       writer.end();
       return 'done';
     }
-    await session.wait(after, writer.closedSignal);
+    await follow.wait(after, writer.closedSignal);
     // Let the producer append everything that arrived in the same upstream read before reading:
     // one socket write per batch instead of one per token.
     await nextMacrotask();

@@ -7,7 +7,7 @@ import type { RouteTarget } from '../recovery/types.js';
 import type { StreamSession } from '../sessions/types.js';
 import type { RequestInfo, ServerContext } from './context.js';
 import { sendError } from './respond.js';
-import { pumpSessionToSse } from './session-pump.js';
+import { pumpSessionToSse, type SessionFollower } from './session-pump.js';
 import { SseWriter } from './sse-writer.js';
 
 export interface StartStreamOptions {
@@ -131,13 +131,7 @@ export async function serveLiveStream(ctx: ServerContext, info: RequestInfo, req
     const headers: Record<string, string> = { 'x-abi-stream-id': session.id };
     if (started !== 'pending') headers['x-abi-backend'] = started.backend;
     writer.open(headers, started === 'pending');
-    await pumpSessionToSse(
-      session,
-      writer,
-      -1,
-      (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'),
-      () => run.readerAdvanced(),
-    );
+    await pumpSessionToSse(session, writer, -1, (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'), followerOf(ctx, session));
   } finally {
     session.detach();
   }
@@ -165,16 +159,24 @@ export async function serveSessionReplay(
   try {
     // Replayed events follow at once, unless the client is already up to date: then say hello now.
     writer.open({ 'x-abi-stream-id': session.id }, afterSeq >= session.nextSeq - 1);
-    await pumpSessionToSse(
-      session,
-      writer,
-      afterSeq,
-      (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'),
-      () => ctx.runs.get(session.id)?.readerAdvanced(),
-    );
+    await pumpSessionToSse(session, writer, afterSeq, (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'), followerOf(ctx, session));
   } finally {
     session.detach();
   }
+}
+
+/**
+ * Follows a session through its run when it is generating in this process (a plain promise wake-up
+ * per append), and through the session's own wait otherwise.
+ */
+export function followerOf(ctx: ServerContext, session: StreamSession): SessionFollower {
+  return {
+    wait: (afterSeq, signal) => {
+      const run = ctx.runs.get(session.id);
+      return run ? run.waitForData(afterSeq, signal) : session.wait(afterSeq, signal);
+    },
+    onRead: () => ctx.runs.get(session.id)?.readerAdvanced(),
+  };
 }
 
 function reportSlowClient(ctx: ServerContext, info: RequestInfo, session: StreamSession, reason: string, detail: string): void {

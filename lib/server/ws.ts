@@ -11,7 +11,7 @@ import type { Principal } from '../security/types.js';
 import type { StreamSession } from '../sessions/types.js';
 import type { RequestInfo, ServerContext } from './context.js';
 import { nextMacrotask } from './session-pump.js';
-import { admitRequest, startStream } from './streams.js';
+import { admitRequest, followerOf, startStream } from './streams.js';
 
 export const WS_PATH = '/api/stream/ws';
 /** Browsers cannot set headers on a WebSocket: they offer `bearer.<token>` as a subprotocol instead. */
@@ -213,6 +213,7 @@ export class WsEndpoint {
     const { session, stop } = entry;
     const settings = this.ctx.runtime().settings;
     const frame = wsFramer(session);
+    const follow = followerOf(this.ctx, session);
     for (;;) {
       if (stop.signal.aborted || ws.readyState !== WebSocket.OPEN) return;
       const wasDone = session.done;
@@ -225,7 +226,7 @@ export class WsEndpoint {
         return;
       }
       if (records.length > 0) {
-        this.ctx.runs.get(session.id)?.readerAdvanced();
+        follow.onRead();
         for (let i = 0; i < records.length - 1; i++) ws.send(frame(records[i]!.seq, records[i]!.payload));
         const last = records[records.length - 1]!;
         after = last.seq;
@@ -238,7 +239,7 @@ export class WsEndpoint {
         continue;
       }
       if (wasDone) return;
-      await session.wait(after, stop.signal);
+      await follow.wait(after, stop.signal);
       await nextMacrotask();
     }
   }
