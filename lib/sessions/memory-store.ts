@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { InvalidArgumentError } from '../errors.js';
 import { TokenRing, TokenRingGoneError } from '../native/token-ring.js';
 import type { RecoveryEmitter } from '../recovery/events.js';
 import { requireInteger } from '../recovery/validate.js';
@@ -47,7 +48,7 @@ export class MemorySessionStore implements SessionStore {
 
   create(opts: CreateSessionOptions = {}): StreamSession {
     const id = opts.id ?? randomUUID();
-    if (this.sessions.has(id)) throw new Error(`session id ${id} is already in use`);
+    if (this.sessions.has(id)) throw new InvalidArgumentError(`session id ${id} is already in use`);
     if (this.sessions.size >= this.maxSessions) this.evictOldestFinished();
     const ring = TokenRing.create({ capacityBytes: this.ringBytes });
     const session = new MemorySession(id, Object.freeze({ ...opts.meta }), ring, this);

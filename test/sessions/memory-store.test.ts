@@ -197,5 +197,8 @@ describe('MemorySessionStore', () => {
     expect(() => new MemorySessionStore({ ttlMs: 0 })).toThrow(/ttlMs/);
     expect(() => new MemorySessionStore({ maxSessions: -1 })).toThrow(/maxSessions/);
     expect(() => new MemorySessionStore({ ringBytes: 1000 }).create()).toThrow();
+    const s = store();
+    s.create({ id: 'dup' });
+    expect(() => s.create({ id: 'dup' })).toThrow(expect.objectContaining({ code: 'ABI_ERR_INVALID_ARG' }));
   });
 });
