@@ -153,7 +153,7 @@ export class OpenAIBackend implements Backend {
           for (const event of this.eventsFromCompletion(await readBodyText(res.body, 16 * 1024 * 1024), request)) yield event;
           return;
         }
-        const decoder = new OpenAIStreamDecoder(this.name, request.model, this.secrets());
+        const decoder = new OpenAIStreamDecoder(this.name, request.model, () => this.secrets());
         try {
           for await (const chunk of res.body) {
             const events = decoder.push(chunk as Buffer);
@@ -279,7 +279,8 @@ export class OpenAIStreamDecoder {
   constructor(
     private readonly backend: string,
     private readonly requestedModel: string,
-    private readonly secrets: readonly string[] = [],
+    /** Credentials to scrub from in-band error messages; asked only when such an error arrives. */
+    private readonly secrets: () => readonly string[] = () => [],
     /** Use the content fast path (tests turn it off to compare against full parsing). */
     private readonly fastPath = true,
   ) {}
@@ -355,7 +356,7 @@ export class OpenAIStreamDecoder {
           continue;
         }
         if (parsed.error !== undefined && parsed.error !== null) {
-          this.failure = inBandError(this.backend, parsed.error, this.afterFirstToken, this.secrets);
+          this.failure = inBandError(this.backend, parsed.error, this.afterFirstToken, this.secrets());
           if (out.length === 0) throw this.failure;
           break;
         }

@@ -47,7 +47,7 @@ describe('OpenAIStreamDecoder', () => {
   });
 
   it('delivers the events before an in-band error, then fails as a cut stream', () => {
-    const d = new OpenAIStreamDecoder('b', 'asked', ['sk-secret-value']);
+    const d = new OpenAIStreamDecoder('b', 'asked', () => ['sk-secret-value']);
     const events = d.push(Buffer.from(chunk({ content: 'a' }) + 'data: {"error":{"message":"boom sk-secret-value","type":"server_error","code":"overloaded"}}\n\n'));
     expect(events.map((e) => e.type)).toEqual(['start', 'content']);
     expect(d.failed).toBe(true);
@@ -90,7 +90,7 @@ describe('OpenAIStreamDecoder content fast path', () => {
     (c: string) => `{"id":"x","choices":[{"index":0,"delta":{"content":${c}},"logprobs":null,"finish_reason":null}],"obfuscation":"${c.length}"}`,
   ];
   const decode = (fast: boolean, datas: string[]) => {
-    const d = new OpenAIStreamDecoder('b', 'asked', [], fast);
+    const d = new OpenAIStreamDecoder('b', 'asked', () => [], fast);
     const events = d.push(Buffer.from(datas.map((x) => `data: ${x}\n\n`).join('')));
     return { events, skipped: d.skipped };
   };
