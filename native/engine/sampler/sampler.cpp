@@ -114,14 +114,17 @@ sample_result sampler::sample(const float *logits) {
     };
 
     if (params_.temperature <= 0.0f) {
-        // Greedy: one pass, no candidate list.
-        int32_t best = 0;
-        float best_value = value(0);
-        for (int32_t i = 1; i < n_vocab_; ++i) {
-            const float v = value(i);
-            if (v > best_value) {
-                best = i;
-                best_value = v;
+        // Greedy: one pass, no candidate list; max_element keeps the lowest id on ties.
+        int32_t best = static_cast<int32_t>(std::max_element(logits, logits + n_vocab_) - logits);
+        if (penalise) {
+            float best_value = value(0);
+            best = 0;
+            for (int32_t i = 1; i < n_vocab_; ++i) {
+                const float v = value(i);
+                if (v > best_value) {
+                    best = i;
+                    best_value = v;
+                }
             }
         }
         result.id = best;
