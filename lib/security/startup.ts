@@ -74,7 +74,7 @@ export function openSecretsRuntime(config: SecretsConfig | undefined, deps: { en
   if (!masterKey) {
     deps.logger.warn(
       { event: 'master_key_missing', vault: vaultPath },
-      `${MASTER_KEY_ENV} is not set: using an ephemeral key. Secrets will not survive a restart, "secret:NAME" values cannot be resolved, and the vault file is neither read nor written. Set ${MASTER_KEY_ENV} (and secrets.requireMasterKey: true) in production.`,
+      `${MASTER_KEY_ENV} is not set: using an ephemeral key. Secrets will not survive a restart, vault references in the config cannot be resolved, and the vault file is neither read nor written. Set ${MASTER_KEY_ENV} (and secrets.requireMasterKey: true) in production.`,
     );
     masterKey = ephemeralMasterKey();
   }
