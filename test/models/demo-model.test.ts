@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inspectGguf } from '../../lib/engine/inspect.js';
+import { LocalModel } from '../../lib/engine/local-model.js';
 import { applyChatTemplate } from '../../lib/engine/chat-template.js';
 import { DEMO_MODEL_NAME, DEMO_TEXT, demoModelPath, ensureDemoModel } from '../../lib/models/demo-model.js';
 import { createDetokenizer, tokenizerFromGguf } from '../../lib/models/vocab.js';
@@ -47,6 +48,26 @@ describe('demo model', () => {
       expect(g.ids.some((id) => tok.isEog(id))).toBe(false);
       const d = createDetokenizer(tok, { stripLeadingSpace: true });
       expect(g.ids.map((id) => d.push(id)).join('') + d.flush()).toBe(DEMO_TEXT);
+    }
+  });
+
+  it('our engine, with our tokenizer and sampler, says the sentence and stops, greedy and sampled', async () => {
+    const path = ensureDemoModel(dir);
+    const template = String(inspectGguf(path).metadata['tokenizer.chat_template']);
+    const { prompt } = applyChatTemplate(template, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Who are you?' }]);
+    const model = LocalModel.load(path, { threads: 1 });
+    try {
+      for (const temperature of [0, 0.8]) {
+        const g = model.generate({ prompt, addSpecial: true, parseSpecial: true, maxTokens: 100, temperature, seed: 5, stripLeadingSpace: true });
+        let text = '';
+        for await (const chunk of g) text += chunk.text;
+        const result = await g.result();
+        expect(text, `temperature ${temperature}`).toBe(DEMO_TEXT);
+        expect(result.finishReason).toBe('stop');
+        expect(result.completionTokens).toBeLessThan(100);
+      }
+    } finally {
+      model.close();
     }
   });
 });
