@@ -196,6 +196,31 @@ describe('pullModel', () => {
     await expect(pullModel('acme/tiny/x.gguf', { dir, env: { HF_ENDPOINT: 'http://127.0.0.1:1' }, progress: quiet })).rejects.toThrow(/cannot reach/);
   });
 
+  it('sends HF_TOKEN to the Hugging Face endpoint only, never to the CDN it redirects to', async () => {
+    const seen: Array<{ host: string; auth?: string }> = [];
+    const cdn = createServer((req, res) => {
+      seen.push({ host: 'cdn', ...(req.headers.authorization ? { auth: req.headers.authorization } : {}) });
+      res.writeHead(200, { 'content-length': model.length });
+      res.end(model);
+    });
+    await new Promise<void>((r) => cdn.listen(0, '127.0.0.1', r));
+    const cdnBase = `http://127.0.0.1:${(cdn.address() as AddressInfo).port}`;
+    const hub = createServer((req, res) => {
+      seen.push({ host: 'hub', ...(req.headers.authorization ? { auth: req.headers.authorization } : {}) });
+      res.writeHead(302, { location: `${cdnBase}/blob`, 'x-linked-etag': `"${modelSha}"` });
+      res.end();
+    });
+    await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
+    const hubBase = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
+    try {
+      const r = await pullModel('acme/gated/m.gguf', { dir, env: { HF_ENDPOINT: hubBase, HF_TOKEN: 'hf_secret' }, progress: quiet });
+      expect(r.verified).toBe(true);
+      expect(seen).toEqual([{ host: 'hub', auth: 'Bearer hf_secret' }, { host: 'cdn' }]);
+    } finally {
+      await Promise.all([hub, cdn].map((srv) => new Promise<void>((r) => srv.close(() => r()))));
+    }
+  });
+
   it('rm deletes a cached model and refuses paths outside the cache', async () => {
     const r = await pullModel('acme/tiny/tiny.gguf', { dir, env: env(), progress: quiet });
     expect(removeModel('acme/tiny/tiny.gguf', dir)).toBe(r.path);
