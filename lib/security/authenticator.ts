@@ -65,7 +65,16 @@ export async function createAuthenticator(config: AuthConfig = {}, deps: Authent
   const keyStore = new ApiKeyStore(config.apiKeysFile ?? defaultKeysFile(env));
   const allowHealth = config.allowHealthWithoutAuth ?? true;
 
-  const hasApiKeys = (): boolean => keyStore.count() > 0;
+  // An unreadable keys file must not take static tokens and JWTs down with it: it counts as "keys
+  // exist" (fail closed), and only API-key requests see the error.
+  const hasApiKeys = (): boolean => {
+    try {
+      return keyStore.count() > 0;
+    } catch (err) {
+      deps.logger.error?.({ event: 'api_keys_unreadable', err: { message: (err as Error).message } }, 'API keys file cannot be read');
+      return true;
+    }
+  };
   const requiredStatically = staticDigests.length > 0 || jwt !== null;
 
   async function authenticateToken(token: string): Promise<Principal> {

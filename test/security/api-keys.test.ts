@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
@@ -105,6 +105,19 @@ describe('createAuthenticator', () => {
     expect((await auth.authorize(request(), '/health')).kind).toBe('anonymous');
     const closedHealth = await createAuthenticator({ tokens: ['op'], allowHealthWithoutAuth: false, apiKeysFile: path }, { logger: quiet, env: {} });
     await expect(closedHealth.authorize(request(), '/health')).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('a corrupted keys file fails closed for API keys but leaves static tokens working', async () => {
+    const path = tempFile();
+    const { key } = new ApiKeyStore(path).create({ name: 'k' });
+    const auth = await createAuthenticator({ tokens: ['op'], apiKeysFile: path }, { logger: quiet, env: {} });
+    writeFileSync(path, '{ not json');
+    utimesSync(path, new Date(), new Date(Date.now() + 5000));
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(auth.required).toBe(true);
+    expect((await auth.authorize(request('Bearer op'), '/v1/models')).id).toBe('static:0');
+    await expect(auth.authorize(request(`Bearer ${key}`), '/v1/models')).rejects.toMatchObject({ code: 'ABI_ERR_API_KEYS' });
+    await expect(auth.authorize(request(), '/v1/models')).rejects.toMatchObject({ status: 401 });
   });
 
   it('static token scopes are configurable', async () => {
