@@ -105,6 +105,7 @@ class MemorySession implements StreamSession {
   private graceTimer: NodeJS.Timeout | undefined;
   private ttlTimer: NodeJS.Timeout | undefined;
   private disposed = false;
+  private readonly waiters = new Set<() => void>();
 
   constructor(
     readonly id: string,
@@ -131,12 +132,15 @@ class MemorySession implements StreamSession {
 
   append(payload: string): number {
     if (this.ring.closed || this.disposed) throw new SessionClosedError(this.id);
-    return this.ring.push(payload);
+    const seq = this.ring.push(payload);
+    this.wakeAll();
+    return seq;
   }
 
   finish(status: 'done' | 'error'): void {
     if (this.ring.closed) return;
     this.ring.close(status);
+    this.wakeAll();
     clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
     this.ttlTimer = setTimeout(() => this.store.remove(this, 'ttl expired'), this.store.ttlMs);
@@ -154,19 +158,28 @@ class MemorySession implements StreamSession {
   }
 
   async wait(afterSeq: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted || this.disposed) return;
-    let onAbort!: () => void;
-    const aborted = new Promise<void>((resolve) => {
-      onAbort = resolve;
+    if (signal.aborted || this.disposed || this.ring.closed || this.ring.nextSeq > afterSeq + 1) return;
+    // The producer is append() on this thread, so a plain promise list wakes readers in O(1) each;
+    // parking in Atomics.waitAsync costs O(waiters) per notify in V8 (tens of ms at 1000 streams).
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.waiters.delete(wake);
+        resolve();
+      };
+      this.waiters.add(wake);
       signal.addEventListener('abort', onAbort, { once: true });
-      this.controller.signal.addEventListener('abort', onAbort, { once: true });
     });
-    try {
-      await Promise.race([this.ring.wait(afterSeq), aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      this.controller.signal.removeEventListener('abort', onAbort);
-    }
+  }
+
+  private wakeAll(): void {
+    if (this.waiters.size === 0) return;
+    const waiting = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of waiting) wake();
   }
 
   attach(afterSeq?: number): void {
@@ -198,7 +211,7 @@ class MemorySession implements StreamSession {
     clearTimeout(this.graceTimer);
     clearTimeout(this.ttlTimer);
     if (!this.controller.signal.aborted) this.controller.abort(new Error(`stream ${this.id}: ${why}`));
-    // Closing the ring wakes any reader parked in wait().
     if (!this.ring.closed) this.ring.close('error');
+    this.wakeAll();
   }
 }
