@@ -76,6 +76,8 @@ export interface OracleRequest {
     maxTokens?: number;
     topLogprobs?: number;
     stopOnEog?: boolean;
+    /** llama.cpp penalties over the last lastN tokens of prompt + generation (greedy otherwise). */
+    penalties?: { repeat?: number; frequency?: number; presence?: number; lastN?: number };
   };
 }
 

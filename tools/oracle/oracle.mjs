@@ -78,7 +78,19 @@ if (request.generate) {
     const ids = [];
     const steps = [];
     const metadata = topLogprobs > 0 ? { probabilities: true } : {};
-    for await (const out of sequence.evaluateWithMetadata(promptIds, metadata, { temperature: 0 })) {
+    const options = { temperature: 0 };
+    if (g.penalties) {
+      // llama.cpp's penalties sampler over the last lastN tokens of prompt + generation.
+      options.repeatPenalty = {
+        // node-llama-cpp widens its window to the whole list it is given, so hand it only the last lastN.
+        punishTokens: () => [...promptIds, ...ids].slice(-(g.penalties.lastN ?? 64)),
+        maxPunishTokens: g.penalties.lastN ?? 64,
+        penalty: g.penalties.repeat ?? 1,
+        frequencyPenalty: g.penalties.frequency ?? 0,
+        presencePenalty: g.penalties.presence ?? 0,
+      };
+    }
+    for await (const out of sequence.evaluateWithMetadata(promptIds, metadata, options)) {
       ids.push(out.token);
       if (topLogprobs > 0) {
         // With greedy sampling and no penalties the candidate list is every token with its raw
