@@ -15,6 +15,7 @@ import {
   type JWTVerifyGetKey,
   type JSONWebKeySet,
 } from 'jose';
+import { serviceUnavailable } from '../protocol/errors.js';
 import { AuthError, SecurityConfigError, type AuthReason } from './errors.js';
 import type { Principal } from './types.js';
 
@@ -79,7 +80,10 @@ export interface WarnLogger {
 }
 
 export interface JwtVerifier {
-  /** Verifies a compact JWT and returns the principal it names; throws AuthError with a reason code. */
+  /**
+   * Verifies a compact JWT and returns the principal it names; throws AuthError with a reason code,
+   * or a 503 ApiError (`jwks_unavailable`) when the JWKS URL cannot be fetched.
+   */
   verify(token: string): Promise<Principal>;
 }
 
@@ -145,7 +149,14 @@ export async function createJwtVerifier(config: JwtConfig, deps: { logger: WarnL
     const alg = header.alg ?? '';
     const bound = keysByAlgorithm.get(alg);
     if (bound) return bound;
-    if (keySet && !HMAC_ALGORITHMS.has(alg)) return keySet(header, token);
+    if (keySet && !HMAC_ALGORITHMS.has(alg)) {
+      try {
+        return await keySet(header, token);
+      } catch (err) {
+        if (err instanceof joseErrors.JOSEError) throw err;
+        throw new JwksUnavailableError(err); // the fetch itself failed (connection refused, DNS, ...)
+      }
+    }
     throw new AuthError('algorithm_not_allowed', `no key is configured for algorithm ${safeAlg(alg)}`);
   };
 
@@ -182,6 +193,11 @@ export async function createJwtVerifier(config: JwtConfig, deps: { logger: WarnL
           payload = (await jwtVerify(token, getKey, { ...claimOptions, algorithms })).payload;
         }
       } catch (err) {
+        if (err instanceof JwksUnavailableError || err instanceof joseErrors.JWKSTimeout) {
+          deps.logger.error?.({ event: 'jwks_unavailable', err: { name: ((err as Error).cause as Error | undefined)?.name ?? (err as Error).name } }, 'JWT signing keys could not be loaded');
+          // Our outage, not a bad token: 503 so clients retry instead of discarding their credential.
+          throw serviceUnavailable('The token signing keys could not be fetched; retry shortly.', { code: 'jwks_unavailable', retryAfterSec: 5 });
+        }
         throw toAuthError(err, deps.logger);
       }
       return principalFromPayload(payload, scopesClaim);
@@ -248,6 +264,14 @@ function buildKeySet(config: JwtConfig, keyPath: string): JWTVerifyGetKey | null
   return null;
 }
 
+/** The JWKS URL could not be fetched: an outage on our side, not a bad token. */
+class JwksUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('JWKS fetch failed', { cause });
+    this.name = 'JwksUnavailableError';
+  }
+}
+
 /** The token's header `alg`, or a malformed_token refusal. Nothing in the token is trusted yet. */
 function readAlgorithm(token: string): string {
   if (token.length > MAX_TOKEN_CHARS) throw new AuthError('malformed_token', `token longer than ${MAX_TOKEN_CHARS} characters`);
@@ -269,7 +293,7 @@ function toAuthError(err: unknown, logger: WarnLogger): AuthError {
   if (err instanceof AuthError) return err;
   const reason = reasonFor(err);
   if (reason === 'unknown_key' && !(err instanceof joseErrors.JWKSNoMatchingKey)) {
-    logger.error?.({ event: 'jwks_unavailable', err: { name: (err as Error)?.name, code: (err as { code?: string })?.code } }, 'JWT signing keys could not be loaded');
+    logger.error?.({ event: 'jwks_invalid', err: { name: (err as Error)?.name, code: (err as { code?: string })?.code } }, 'JWT signing keys are unusable');
   }
   return new AuthError(reason, MESSAGES[reason]);
 }
@@ -286,7 +310,7 @@ function reasonFor(err: unknown): AuthReason {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad_signature';
   if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) return 'algorithm_not_allowed';
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return 'unknown_key';
-  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return 'unknown_key';
+  if (err instanceof joseErrors.JWKSInvalid) return 'unknown_key';
   // jose throws TypeError when a key's type cannot serve the header's alg.
   if (err instanceof TypeError) return 'algorithm_not_allowed';
   return 'malformed_token';

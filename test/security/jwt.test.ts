@@ -220,6 +220,18 @@ describe('JWKS', () => {
     expect((await refusal(verifier.verify(await sign('k-unknown')))).reason).toBe('unknown_key');
   });
 
+  it('an unreachable JWKS URL is a 503 jwks_unavailable (our outage, not a bad token), logged, no hang', async () => {
+    const dead = createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const port = (dead.address() as { port: number }).port;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const errors: string[] = [];
+    const verifier = await createJwtVerifier({ algorithms: ['RS256'], jwksUrl: `http://127.0.0.1:${port}/jwks.json`, jwksTimeoutMs: 1000 }, { logger: { warn: () => {}, error: (_o, msg) => errors.push(msg) } });
+    const err = await verifier.verify(await sign('k1')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503, apiCode: 'jwks_unavailable', headers: { 'retry-after': '5' } });
+    expect(errors).toEqual(['JWT signing keys could not be loaded']);
+  });
+
   it('verifies against a local JWKS file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'abi-jwks-'));
     const file = join(dir, 'jwks.json');
