@@ -15,7 +15,7 @@
  *
  *   npm run bench -- relay                 # all M
  *   ABI_RELAY_M=100 npm run bench -- relay # one M
- *   ABI_RELAY_PROFILE=1 …                  # abi child runs with --cpu-prof (profile in bench/results/)
+ *   ABI_RELAY_PROFILE=throughput|latency … # that phase's abi runs with --cpu-prof (profile in bench/results/)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -159,11 +159,19 @@ function oneStream(agent: http.Agent, url: string, tokens: number, delayMs: numb
   });
 }
 
-async function runStreams(url: string, m: number, tokens: number, delayMs: number, rounds = 1): Promise<RunStats> {
+/**
+ * Runs `rounds` × `m` streams. With `spreadMs`, the m starts are spread evenly over that time, so each
+ * stream's TTFT is measured while the others are already streaming (steady load, not a thundering herd).
+ */
+async function runStreams(url: string, m: number, tokens: number, delayMs: number, rounds = 1, spreadMs = 0): Promise<RunStats> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const started = clock();
   const results: StreamResult[] = [];
-  for (let r = 0; r < rounds; r++) results.push(...(await Promise.all(Array.from({ length: m }, () => oneStream(agent, url, tokens, delayMs)))));
+  const startAt = (i: number): Promise<StreamResult> =>
+    spreadMs > 0
+      ? new Promise((r) => setTimeout(r, (i * spreadMs) / m)).then(() => oneStream(agent, url, tokens, delayMs))
+      : oneStream(agent, url, tokens, delayMs);
+  for (let r = 0; r < rounds; r++) results.push(...(await Promise.all(Array.from({ length: m }, (_, i) => startAt(i)))));
   const seconds = (clock() - started) / 1000;
   agent.destroy();
   const total = results.reduce((s, r) => s + r.tokens, 0);
@@ -245,7 +253,7 @@ const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
 
 export default async function relayBench(): Promise<void> {
   const only = process.env.ABI_RELAY_M ? [Number(process.env.ABI_RELAY_M)] : [1, 100, 1000];
-  const profile = process.env.ABI_RELAY_PROFILE === '1';
+  const profile = process.env.ABI_RELAY_PROFILE ?? '';
   const dir = mkdtempSync(join(tmpdir(), 'abi-relay-'));
   const upstreamFile = join(dir, 'upstream.mjs');
   writeFileSync(upstreamFile, UPSTREAM_SOURCE);
@@ -259,10 +267,12 @@ export default async function relayBench(): Promise<void> {
     for (const m of only) {
       const n = tokensFor[m] ?? Math.max(50, Math.floor(100_000 / m));
       // Throughput: a fresh abi, warmed (JIT, pools) on both paths, then direct and relayed.
-      let abi = await startAbi(upstreamUrl, dir, profile);
+      // Warm-up opens M upstream connections: undici is slow to open many at once (measured: a cold
+      // burst of 300 waits ~1 s), and the bench measures the relay, not connection set-up.
+      let abi = await startAbi(upstreamUrl, dir, profile === 'throughput');
       let relayUrl = `${abi.url}/v1/chat/completions`;
-      await runStreams(directUrl, Math.min(m, 10), 50, 0);
-      await runStreams(relayUrl, Math.min(m, 10), 50, 0);
+      await runStreams(directUrl, m, 50, 0);
+      await runStreams(relayUrl, m, 50, 0);
       const direct = await runStreams(directUrl, m, n, 0);
       const cpuBefore = cpuMs(abi.proc.pid!);
       const relayed = await runStreams(relayUrl, m, n, 0);
@@ -270,15 +280,17 @@ export default async function relayBench(): Promise<void> {
       const throughputRssMb = peakRssMb(abi.proc.pid!);
       await stopChild(abi.proc);
 
-      // Latency: 20 ms between tokens; small M repeats rounds for a distribution. A fresh abi, so its
-      // peak RSS is that of M concurrent paced streams.
-      const latencyTokens = 20;
-      const rounds = m < 100 ? 20 : 1;
-      abi = await startAbi(upstreamUrl, dir, false);
+      // Latency: 20 ms between tokens, 100 tokens (2 s) per stream, starts spread over 1 s so that
+      // M streams run at once in the second half; small M repeats rounds for a distribution. A fresh
+      // abi, so its peak RSS is that of M concurrent paced streams.
+      const latencyTokens = 100;
+      const rounds = m < 100 ? 10 : 1;
+      const spreadMs = 1000;
+      abi = await startAbi(upstreamUrl, dir, profile === 'latency');
       relayUrl = `${abi.url}/v1/chat/completions`;
-      await runStreams(relayUrl, Math.min(m, 10), 20, 0);
-      const directLat = await runStreams(directUrl, m, latencyTokens, 20, rounds);
-      const relayedLat = await runStreams(relayUrl, m, latencyTokens, 20, rounds);
+      await runStreams(relayUrl, m, 20, 0);
+      const directLat = await runStreams(directUrl, m, latencyTokens, 20, rounds, spreadMs);
+      const relayedLat = await runStreams(relayUrl, m, latencyTokens, 20, rounds, spreadMs);
       const rssMb = peakRssMb(abi.proc.pid!);
       await stopChild(abi.proc);
 
