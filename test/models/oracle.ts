@@ -78,6 +78,10 @@ export interface OracleRequest {
     stopOnEog?: boolean;
     /** llama.cpp penalties over the last lastN tokens of prompt + generation (greedy otherwise). */
     penalties?: { repeat?: number; frequency?: number; presence?: number; lastN?: number };
+    /** Sample with llama.cpp's chain (top-k → top-p → min-p → temperature → dist) instead of greedy. */
+    sampling?: { temperature: number; topK?: number; topP?: number; minP?: number; seed?: number };
+    /** Report every candidate left after the chain with its probability (`steps[i].probs`). */
+    allProbabilities?: boolean;
   };
 }
 
@@ -94,7 +98,7 @@ export interface OracleResponse {
     promptIds: number[];
     ids: number[];
     text: string;
-    steps?: Array<{ top: Array<{ id: number; logprob: number }> }>;
+    steps?: Array<{ top?: Array<{ id: number; logprob: number }>; probs?: Array<[number, number]> }>;
   }>;
 }
 

@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalModel } from '../../lib/engine/local-model.js';
+import { loadBinding } from '../../lib/native/binding.js';
 import { tokenizerFromGguf } from '../../lib/models/vocab.js';
 import { ensureOracle, runOracle, stories260K } from '../models/oracle.js';
 
@@ -48,4 +49,42 @@ describe.skipIf(!stories)('sampler penalties match llama.cpp', () => {
       }
     });
   }
+});
+
+describe.skipIf(!stories)('sampler truncation chain matches llama.cpp', () => {
+  // llama.cpp's own logits (softmax at temperature 0, as log p) go through our chain and through
+  // llama.cpp's (top-k → top-p → min-p → temperature); the surviving candidates and their
+  // probabilities must agree.
+  const chains = [
+    { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 },
+    { temperature: 1, topK: 0, topP: 0.9, minP: 0 },
+    { temperature: 1.5, topK: 10, topP: 1, minP: 0 },
+    { temperature: 0.7, topK: 0, topP: 1, minP: 0.1 },
+    { temperature: 1.2, topK: 100, topP: 0.5, minP: 0.02 },
+  ];
+  const prompts = ['Once upon a time', 'The little dog', 'She was happy because', 'One day, Tom'];
+  it(`${chains.length} chains × ${prompts.length} prompts: same candidates, same probabilities`, () => {
+    const tok = tokenizerFromGguf(stories!);
+    const promptIds = prompts.map((t) => ({ ids: Array.from(tok.encode(t, true, false)) }));
+    const greedy = runOracle({ model: stories!, generate: { prompts: promptIds, maxTokens: 1, allProbabilities: true } }).generate!;
+    const { Sampler } = loadBinding().sampler as {
+      Sampler: new (p: object, n: number) => { candidates(l: Float32Array): Array<{ id: number; p: number }> };
+    };
+    let largest = 0;
+    for (const chain of chains) {
+      const sampled = runOracle({ model: stories!, generate: { prompts: promptIds, maxTokens: 1, allProbabilities: true, sampling: { ...chain, seed: 3 } } }).generate!;
+      for (let i = 0; i < prompts.length; i++) {
+        const logits = new Float32Array(tok.info.nVocab).fill(-Infinity);
+        for (const [id, p] of greedy[i]!.steps![0]!.probs!) logits[id] = Math.log(p);
+        const ours = new Sampler({ ...chain, seed: 3 }, tok.info.nVocab).candidates(logits);
+        const theirs = sampled[i]!.steps![0]!.probs!;
+        const label = `${JSON.stringify(chain)} ${prompts[i]}`;
+        expect(ours.map((c) => c.id).sort((a, b) => a - b), label).toEqual(theirs.map(([id]) => id).sort((a, b) => a - b));
+        largest = Math.max(largest, theirs.length);
+        const theirP = new Map(theirs);
+        for (const c of ours) expect(Math.abs(c.p - theirP.get(c.id)!), label).toBeLessThan(1e-4);
+      }
+    }
+    expect(largest).toBeGreaterThan(5); // the chains really left a choice
+  });
 });

@@ -77,8 +77,16 @@ if (request.generate) {
     const sequence = context.getSequence();
     const ids = [];
     const steps = [];
-    const metadata = topLogprobs > 0 ? { probabilities: true } : {};
-    const options = { temperature: 0 };
+    const metadata = topLogprobs > 0 || g.allProbabilities ? { probabilities: true } : {};
+    const options = g.sampling
+      ? {
+          temperature: g.sampling.temperature,
+          topK: g.sampling.topK ?? 0,
+          topP: g.sampling.topP ?? 1,
+          minP: g.sampling.minP ?? 0,
+          seed: g.sampling.seed ?? 1,
+        }
+      : { temperature: 0 };
     if (g.penalties) {
       // llama.cpp's penalties sampler over the last lastN tokens of prompt + generation.
       options.repeatPenalty = {
@@ -92,7 +100,10 @@ if (request.generate) {
     }
     for await (const out of sequence.evaluateWithMetadata(promptIds, metadata, options)) {
       ids.push(out.token);
-      if (topLogprobs > 0) {
+      if (g.allProbabilities) {
+        // Every candidate left after llama.cpp's sampler chain, with its probability.
+        steps.push({ probs: [...out.probabilities.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]) });
+      } else if (topLogprobs > 0) {
         // With greedy sampling and no penalties the candidate list is every token with its raw
         // logit; node-llama-cpp returns softmax(logits) in f32, so log(p) is the log-softmax.
         const top = [...out.probabilities.entries()]
@@ -106,7 +117,7 @@ if (request.generate) {
     }
     sequence.dispose();
     await context.dispose();
-    response.generate.push({ prompt, promptIds, ids, text: model.detokenize(ids), ...(topLogprobs > 0 ? { steps } : {}) });
+    response.generate.push({ prompt, promptIds, ids, text: model.detokenize(ids), ...(topLogprobs > 0 || g.allProbabilities ? { steps } : {}) });
   }
 }
 

@@ -101,8 +101,7 @@ float sampler::penalised(float logit, uint32_t count) const {
     return logit - (static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty);
 }
 
-sample_result sampler::sample(const float *logits) {
-    sample_result result;
+void sampler::truncate(const float *logits) {
     const bool penalise = !window_.empty() && (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
                                                params_.presence_penalty != 0.0f);
     const auto value = [&](int32_t i) {
@@ -111,6 +110,85 @@ sample_result sampler::sample(const float *logits) {
     };
     const auto by_logit = [](const candidate &a, const candidate &b) {
         return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+    };
+    std::vector<candidate> &cands = scratch_;
+    cands.resize(static_cast<size_t>(n_vocab_));
+    for (int32_t i = 0; i < n_vocab_; ++i) cands[static_cast<size_t>(i)] = {i, value(i), 0.0f};
+    bool sorted = false;  // whether cands is in by_logit order
+    if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < cands.size()) {
+        const auto kth = cands.begin() + params_.top_k;
+        std::nth_element(cands.begin(), kth, cands.end(), by_logit);
+        cands.resize(static_cast<size_t>(params_.top_k));
+        std::sort(cands.begin(), cands.end(), by_logit);
+        sorted = true;
+    }
+    if (params_.top_p < 1.0f) {
+        // The smallest most-likely prefix whose mass reaches p. Probabilities are normalised over
+        // every candidate (one O(n) sum); the prefix is then found by bisecting with nth_element,
+        // expected O(n) in total, instead of sorting the whole vocabulary.
+        float max = cands.front().logit;
+        for (const candidate &c : cands) max = std::max(max, c.logit);
+        double sum = 0.0;
+        for (candidate &c : cands) {
+            c.p = std::exp(c.logit - max);
+            sum += c.p;
+        }
+        const double target = params_.top_p * sum;
+        size_t lo = 0, hi = cands.size();  // mass(first lo) < target <= mass(first hi)
+        double above = 0.0;                // mass of the first lo candidates
+        while (hi - lo > 1) {
+            const size_t mid = lo + (hi - lo) / 2;
+            if (!sorted) {
+                std::nth_element(cands.begin() + static_cast<std::ptrdiff_t>(lo),
+                                 cands.begin() + static_cast<std::ptrdiff_t>(mid),
+                                 cands.begin() + static_cast<std::ptrdiff_t>(hi), by_logit);
+            }
+            double left = 0.0;
+            for (size_t i = lo; i < mid; ++i) left += cands[i].p;
+            if (above + left >= target) {
+                hi = mid;
+            } else {
+                above += left;
+                lo = mid;
+            }
+        }
+        cands.resize(hi);
+    }
+    if (params_.min_p > 0.0f) {
+        // Drop tokens less likely than min_p times the most likely one (logit test, no softmax needed).
+        float max = cands.front().logit;
+        for (const candidate &c : cands) max = std::max(max, c.logit);
+        const float threshold = max + std::log(params_.min_p);
+        cands.erase(std::remove_if(cands.begin(), cands.end(),
+                                   [&](const candidate &c) { return c.logit < threshold && c.logit < max; }),
+                    cands.end());
+    }
+    float max = cands.front().logit;
+    for (const candidate &c : cands) max = std::max(max, c.logit);
+    double sum = 0.0;
+    for (candidate &c : cands) {
+        c.p = std::exp((c.logit - max) / params_.temperature);
+        sum += c.p;
+    }
+    for (candidate &c : cands) c.p = static_cast<float>(c.p / sum);
+}
+
+std::vector<token_probability> sampler::candidates(const float *logits) {
+    std::vector<token_probability> out;
+    if (params_.temperature <= 0.0f) return out;
+    truncate(logits);
+    out.reserve(scratch_.size());
+    for (const candidate &c : scratch_) out.push_back({c.id, c.p});
+    return out;
+}
+
+sample_result sampler::sample(const float *logits) {
+    sample_result result;
+    const bool penalise = !window_.empty() && (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
+                                               params_.presence_penalty != 0.0f);
+    const auto value = [&](int32_t i) {
+        const uint32_t count = penalise ? counts_[static_cast<size_t>(i)] : 0;
+        return count ? penalised(logits[i], count) : logits[i];
     };
 
     if (params_.temperature <= 0.0f) {
@@ -129,68 +207,10 @@ sample_result sampler::sample(const float *logits) {
         }
         result.id = best;
     } else {
-        std::vector<candidate> &cands = scratch_;
-        cands.resize(static_cast<size_t>(n_vocab_));
-        for (int32_t i = 0; i < n_vocab_; ++i) cands[static_cast<size_t>(i)] = {i, value(i), 0.0f};
-        bool sorted = false;  // whether cands is in by_logit order
-        if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < cands.size()) {
-            const auto kth = cands.begin() + params_.top_k;
-            std::nth_element(cands.begin(), kth, cands.end(), by_logit);
-            cands.resize(static_cast<size_t>(params_.top_k));
-            std::sort(cands.begin(), cands.end(), by_logit);
-            sorted = true;
-        }
-        if (params_.top_p < 1.0f) {
-            // The smallest most-likely prefix whose mass reaches p. Probabilities are normalised over
-            // every candidate (one O(n) sum); the prefix is then found by bisecting with nth_element,
-            // expected O(n) in total, instead of sorting the whole vocabulary.
-            float max = cands.front().logit;
-            for (const candidate &c : cands) max = std::max(max, c.logit);
-            double sum = 0.0;
-            for (candidate &c : cands) {
-                c.p = std::exp(c.logit - max);
-                sum += c.p;
-            }
-            const double target = params_.top_p * sum;
-            size_t lo = 0, hi = cands.size();  // mass(first lo) < target <= mass(first hi)
-            double above = 0.0;                // mass of the first lo candidates
-            while (hi - lo > 1) {
-                const size_t mid = lo + (hi - lo) / 2;
-                if (!sorted) {
-                    std::nth_element(cands.begin() + static_cast<std::ptrdiff_t>(lo),
-                                     cands.begin() + static_cast<std::ptrdiff_t>(mid),
-                                     cands.begin() + static_cast<std::ptrdiff_t>(hi), by_logit);
-                }
-                double left = 0.0;
-                for (size_t i = lo; i < mid; ++i) left += cands[i].p;
-                if (above + left >= target) {
-                    hi = mid;
-                } else {
-                    above += left;
-                    lo = mid;
-                }
-            }
-            cands.resize(hi);
-        }
-        if (params_.min_p > 0.0f) {
-            // Drop tokens less likely than min_p times the most likely one (logit test, no softmax needed).
-            float max = cands.front().logit;
-            for (const candidate &c : cands) max = std::max(max, c.logit);
-            const float threshold = max + std::log(params_.min_p);
-            cands.erase(std::remove_if(cands.begin(), cands.end(),
-                                       [&](const candidate &c) { return c.logit < threshold && c.logit < max; }),
-                        cands.end());
-        }
-        float max = cands.front().logit;
-        for (const candidate &c : cands) max = std::max(max, c.logit);
-        double sum = 0.0;
-        for (candidate &c : cands) {
-            c.p = std::exp((c.logit - max) / params_.temperature);
-            sum += c.p;
-        }
-        double r = next_unit() * sum;
-        result.id = cands.back().id;
-        for (const candidate &c : cands) {
+        truncate(logits);
+        double r = next_unit();
+        result.id = scratch_.back().id;
+        for (const candidate &c : scratch_) {
             r -= c.p;
             if (r < 0.0) {
                 result.id = c.id;

@@ -27,6 +27,11 @@ struct token_logprob {
     float logprob;  // natural log of its probability under the model (log-softmax of raw logits)
 };
 
+struct token_probability {
+    int32_t id;  // token id
+    float p;     // probability after the whole chain (penalties, truncation, temperature)
+};
+
 struct sample_result {
     int32_t id = -1;                 // chosen token
     float logprob = 0.0f;            // its log-probability under the model (raw logits)
@@ -40,6 +45,9 @@ class sampler {
     // Picks the next token from `logits` (n_vocab floats, unmodified). Does not accept it:
     // call accept() with the token that is actually appended to the sequence.
     sample_result sample(const float *logits);
+    // The candidates sample() would draw from for these logits, with their probabilities, in the
+    // chain's order (empty when greedy). For tests and diagnostics; does not advance the PRNG.
+    std::vector<token_probability> candidates(const float *logits);
     // Adds a token to the penalty window (generated tokens; callers may also feed the prompt).
     void accept(int32_t id);
     // Clears the penalty window and re-seeds the PRNG.
@@ -54,6 +62,8 @@ class sampler {
         float p;      // probability, valid after softmax
     };
     float penalised(float logit, uint32_t count) const;
+    // Fills scratch_ with the truncated, temperature-scaled candidates and normalised p.
+    void truncate(const float *logits);
     uint64_t next_u64();
     double next_unit();  // uniform in [0, 1)
 

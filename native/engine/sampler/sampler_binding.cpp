@@ -16,8 +16,8 @@ class sampler_wrap : public Napi::ObjectWrap<sampler_wrap> {
     static Napi::Function define(Napi::Env env) {
         return DefineClass(
             env, "Sampler",
-            {InstanceMethod<&sampler_wrap::sample>("sample"), InstanceMethod<&sampler_wrap::accept>("accept"),
-             InstanceMethod<&sampler_wrap::reset>("reset")});
+            {InstanceMethod<&sampler_wrap::sample>("sample"), InstanceMethod<&sampler_wrap::candidates>("candidates"),
+             InstanceMethod<&sampler_wrap::accept>("accept"), InstanceMethod<&sampler_wrap::reset>("reset")});
     }
 
     explicit sampler_wrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<sampler_wrap>(info) {
@@ -78,6 +78,23 @@ class sampler_wrap : public Napi::ObjectWrap<sampler_wrap> {
         }
         o.Set("top", top);
         return o;
+    }
+    Napi::Value candidates(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        if (info.Length() < 1 || !info[0].IsTypedArray() ||
+            info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+            info[0].As<Napi::Float32Array>().ElementLength() != static_cast<size_t>(n_vocab_)) {
+            return abi::throw_error(env, "ABI_ERR_INVALID_ARG", "candidates: logits must be a Float32Array of nVocab");
+        }
+        const std::vector<token_probability> cands = sampler_->candidates(info[0].As<Napi::Float32Array>().Data());
+        Napi::Array out = Napi::Array::New(env, cands.size());
+        for (size_t i = 0; i < cands.size(); ++i) {
+            Napi::Object c = Napi::Object::New(env);
+            c.Set("id", cands[i].id);
+            c.Set("p", cands[i].p);
+            out.Set(static_cast<uint32_t>(i), c);
+        }
+        return out;
     }
     Napi::Value accept(const Napi::CallbackInfo &info) {
         if (info.Length() < 1 || !info[0].IsNumber()) {
