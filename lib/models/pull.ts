@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, openSync, closeSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { ModelIntegrityError, ModelPullError } from '../errors.js';
 import { modelsDir, writeSidecar } from './cache.js';
@@ -148,6 +148,52 @@ export async function pullModel(spec: string, opts: PullOptions = {}): Promise<P
     return { path: dest, url: source.url, bytes: statSync(dest).size, sha256: sha, verified: expectedSha !== undefined, resumedFrom: 0, cached: true };
   }
   mkdirSync(dirname(dest), { recursive: true });
+  const release = acquirePullLock(dest, source.name);
+  try {
+    return await download(spec, source, dest, part, expectedSha, env, opts);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * One pull per file at a time: two processes appending to the same `.part` would corrupt it. The
+ * lock file holds the owner's pid; a lock left by a process that no longer exists is taken over.
+ */
+function acquirePullLock(dest: string, name: string): () => void {
+  const lock = `${dest}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lock, 'utf8'));
+      let alive = false;
+      try {
+        if (Number.isInteger(pid) && pid > 0) {
+          process.kill(pid, 0);
+          alive = true;
+        }
+      } catch {}
+      if (alive) throw new ModelPullError(`another 'abi model pull' (pid ${pid}) is downloading ${name}; wait for it or stop it first`);
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new ModelPullError(`cannot lock ${lock}`);
+}
+
+async function download(
+  spec: string,
+  source: PullSource,
+  dest: string,
+  part: string,
+  expectedSha: string | undefined,
+  env: NodeJS.ProcessEnv,
+  opts: PullOptions,
+): Promise<PullResult> {
   if (opts.force) rmSync(part, { force: true });
 
   let have = existsSync(part) ? statSync(part).size : 0;

@@ -25,6 +25,8 @@ interface Behaviour {
   body?: Buffer;
   /** Advertised sha256 (x-linked-etag); default the real one. */
   etag?: string | null;
+  /** Wait this long before answering the file request. */
+  delayMs?: number;
 }
 
 let server: Server;
@@ -75,7 +77,8 @@ beforeAll(async () => {
       res.writeHead(302, { location: `/cdn/${url.split('/').pop()}`, ...(etag ? { 'x-linked-etag': `"${etag}"` } : {}) });
       res.end();
     } else if (url.startsWith('/cdn/') || url.startsWith('/direct/')) {
-      serveFile(req, res);
+      if (behaviour.delayMs) setTimeout(() => serveFile(req, res), behaviour.delayMs);
+      else serveFile(req, res);
     } else {
       res.writeHead(404);
       res.end('not found');
@@ -219,6 +222,24 @@ describe('pullModel', () => {
     } finally {
       await Promise.all([hub, cdn].map((srv) => new Promise<void>((r) => srv.close(() => r()))));
     }
+  });
+
+  it('refuses a second concurrent pull of the same file, and takes over a stale lock', async () => {
+    behaviour.delayMs = 300;
+    const first = pullModel('acme/tiny/tiny.gguf', { dir, env: env(), progress: quiet });
+    const lock = join(dir, 'acme', 'tiny', 'tiny.gguf.lock');
+    while (!existsSync(lock)) await new Promise((r) => setTimeout(r, 5));
+    await expect(pullModel('acme/tiny/tiny.gguf', { dir, env: env(), progress: quiet })).rejects.toThrow(
+      new RegExp(`another 'abi model pull' \\(pid ${process.pid}\\) is downloading acme/tiny/tiny.gguf`),
+    );
+    expect((await first).verified).toBe(true);
+    expect(existsSync(lock)).toBe(false);
+
+    behaviour.delayMs = 0;
+    const other = join(dir, 'acme', 'tiny', 'other.gguf');
+    writeFileSync(`${other}.lock`, '999999999'); // a pid that cannot exist
+    const r = await pullModel('acme/tiny/other.gguf', { dir, env: env(), progress: quiet });
+    expect(r.path).toBe(other);
   });
 
   it('rm deletes a cached model and refuses paths outside the cache', async () => {
