@@ -286,29 +286,19 @@ export class TokenRing {
     if (start < oldest) throw new TokenRingGoneError(start, oldest);
     const end = Math.min(next, start + Math.max(0, max));
     const out: TokenRecord[] = [];
-    const words = this.#words;
-    const data8 = this.#data;
-    const mask = this.#mask;
-    let consistent = true;
-    for (let seq = start; seq < end; seq++) {
-      const pos = this.#index[seq & this.#indexMask]!;
-      const lo = words[(pos & mask) >>> 2]!;
-      const hi = words[((pos + 4) & mask) >>> 2]!;
-      const len = words[((pos + 8) & mask) >>> 2]!;
-      if (lo !== seq >>> 0 || hi !== Math.floor(seq / TWO_32) || len > this.maxRecordBytes) {
-        consistent = false;
-        break;
-      }
-      const bytes = new Uint8Array(len);
-      const off = (pos + RECORD_HEADER_BYTES) & mask;
-      if (len <= 32) {
-        for (let i = 0; i < len; i++) bytes[i] = data8[(off + i) & mask]!;
-      } else {
-        const first = Math.min(len, this.capacityBytes - off);
-        bytes.set(data8.subarray(off, off + first));
-        if (first < len) bytes.set(data8.subarray(0, len - first), first);
-      }
-      out.push(new Record(seq, bytes));
+    if (end <= start) return out;
+    // Records start..end-1 are contiguous in the ring: copy their whole span at once (at most two
+    // copies when it wraps), check the seqlock, then parse the private copy.
+    const startPos = this.#index[start & this.#indexMask]!;
+    const endPos = end < next ? this.#index[end & this.#indexMask]! : Atomics.load(this.#i32, L.head) >>> 0;
+    const span = (endPos - startPos) >>> 0;
+    const plausible = span <= this.capacityBytes && span % 4 === 0;
+    const copy = new Uint8Array(plausible ? span : 0);
+    if (plausible) {
+      const off = startPos & this.#mask;
+      const first = Math.min(span, this.capacityBytes - off);
+      copy.set(this.#data.subarray(off, off + first));
+      if (first < span) copy.set(this.#data.subarray(0, span - first), first);
     }
     // The seqlock check: if the producer evicted anything we copied, the copy may be torn. The RMW on
     // the consumer's own lane is a full barrier, so the plain copies above cannot drift after the load
@@ -316,7 +306,24 @@ export class TokenRing {
     Atomics.add(this.#i32, L.readFence, 0);
     oldest = this.oldestSeq;
     if (oldest > start) throw new TokenRingGoneError(start, oldest);
-    if (!consistent) throw new Error('token ring: record header does not match its index entry (corrupted ring)');
+    const words = new Uint32Array(copy.buffer, 0, copy.length >>> 2);
+    let at = 0;
+    for (let seq = start; seq < end; seq++) {
+      const len = words[(at + 8) >>> 2];
+      if (
+        !plausible ||
+        at + RECORD_HEADER_BYTES > span ||
+        words[at >>> 2] !== seq >>> 0 ||
+        words[(at + 4) >>> 2] !== Math.floor(seq / TWO_32) ||
+        len === undefined ||
+        len > this.maxRecordBytes ||
+        at + RECORD_HEADER_BYTES + len > span
+      ) {
+        throw new Error('token ring: records do not match the seq index (corrupted ring)');
+      }
+      out.push(new Record(seq, copy.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + len)));
+      at += recordBytes(len);
+    }
     if (out.length > 0) Atomics.store(this.#i64, L64.ackSeq, BigInt(out[out.length - 1]!.seq));
     return out;
   }
