@@ -239,14 +239,13 @@ void engine_session::run(generation_request &req) {
     res.cached_tokens = static_cast<int64_t>(common);
 
     const auto prompt_start = clock_type::now();
-    const float *logits = nullptr;
-    const size_t batch = 64;  // cancellation granularity during prompt processing
-    for (size_t at = common; at < prompt.size(); at += batch) {
-        if (req.cancel.load()) return finish(req, "cancelled");
-        const size_t n = std::min(batch, prompt.size() - at);
-        logits = ctx_->eval(prompt.data() + at, static_cast<int64_t>(n));
-        ctx_tokens_.insert(ctx_tokens_.end(), prompt.begin() + at, prompt.begin() + at + n);
-    }
+    // One evaluation for the whole remaining prompt (batched inside), cancellable between batches.
+    const int64_t n_before = ctx_->n_past();
+    const float *logits = ctx_->eval(prompt.data() + common, static_cast<int64_t>(prompt.size() - common),
+                                     [&req] { return req.cancel.load(std::memory_order_relaxed); });
+    ctx_tokens_.insert(ctx_tokens_.end(), prompt.begin() + common,
+                       prompt.begin() + common + (ctx_->n_past() - n_before));
+    if (logits == nullptr) return finish(req, "cancelled");
     res.prompt_ms = ms_since(prompt_start);
 
     sampler_params sp = p.sampling;

@@ -9,6 +9,9 @@ namespace abi::engine {
 
 namespace {
 
+// Batches of at least this many queries use ggml's tiled (f32) flash-attention path.
+constexpr int64_t tiled_attention_min_batch = 64;
+
 // y = x / sqrt(mean(x²) + eps) * w, summing in double as ggml's rms_norm does.
 void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
     double sum = 0;
@@ -50,7 +53,7 @@ llama_context::llama_context(std::shared_ptr<const llama_model> model, const con
     gate_.resize(n_batch_ * hp.n_ff);
     up_.resize(n_batch_ * hp.n_ff);
     logits_.resize(hp.n_vocab);
-    scores_.assign(pool_.size(), std::vector<float>(n_ctx_));
+    scores_.assign(pool_.size(), std::vector<float>(n_ctx_ + 4 * hp.head_dim));
     rope_cos_.resize(n_batch_ * hp.head_dim / 2);
     rope_sin_.resize(n_batch_ * hp.head_dim / 2);
 }
@@ -60,21 +63,25 @@ const activations &llama_context::quantized(int slot, quant::ggml_type type, con
     return act_[slot];
 }
 
-const float *llama_context::eval(const int32_t *tokens, int64_t n) {
+const float *llama_context::eval(const int32_t *tokens, int64_t n, const std::function<bool()> &cancelled) {
     if (n <= 0) throw std::invalid_argument("eval: no tokens");
     if (n_past_ + n > n_ctx_) throw std::length_error("eval: context of " + std::to_string(n_ctx_) + " tokens is full");
     for (int64_t i = 0; i < n; ++i)
         if (tokens[i] < 0 || tokens[i] >= model_->hp.n_vocab)
             throw std::out_of_range("eval: token id " + std::to_string(tokens[i]) + " out of range");
+    // llama.cpp's CPU flash attention takes its tiled f32 path for a batch of at least 64 queries
+    // and its f16-accumulating path otherwise; the choice follows the whole evaluation, as there.
+    const bool tiled = n >= tiled_attention_min_batch;
     for (int64_t done = 0; done < n;) {
+        if (done > 0 && cancelled && cancelled()) return nullptr;
         const int64_t chunk = std::min(n_batch_, n - done);
-        forward_batch(tokens + done, chunk);
+        forward_batch(tokens + done, chunk, tiled);
         done += chunk;
     }
     return logits_.data();
 }
 
-void llama_context::forward_batch(const int32_t *tokens, int64_t n) {
+void llama_context::forward_batch(const int32_t *tokens, int64_t n, bool tiled_attention) {
     const llama_model &m = *model_;
     const llama_hparams &hp = m.hp;
     const int64_t embd = hp.n_embd, hd = hp.head_dim;
@@ -106,11 +113,13 @@ void llama_context::forward_batch(const int32_t *tokens, int64_t n) {
             for (int64_t h = 0; h < hp.n_head; ++h) rope_normal(&q_[t * q_dim + h * hd], c, s, hd);
             for (int64_t h = 0; h < hp.n_head_kv; ++h) rope_normal(&k_[t * kv_dim + h * hd], c, s, hd);
         }
-        float *kc = &k_cache_[(l * n_ctx_ + n_past_) * kv_dim];
-        float *vc = &v_cache_[(l * n_ctx_ + n_past_) * kv_dim];
-        std::memcpy(kc, k_.data(), n * kv_dim * sizeof(float));
-        std::memcpy(vc, v_.data(), n * kv_dim * sizeof(float));
-        attention(l, n);
+        uint16_t *kc = &k_cache_[(l * n_ctx_ + n_past_) * kv_dim];
+        uint16_t *vc = &v_cache_[(l * n_ctx_ + n_past_) * kv_dim];
+        for (int64_t i = 0; i < n * kv_dim; ++i) {
+            kc[i] = quant::fp32_to_fp16(k_[i]);
+            vc[i] = quant::fp32_to_fp16(v_[i]);
+        }
+        attention(l, n, tiled_attention);
         matmul(pool_, L.wo, quantized(0, L.wo.type, attn_.data(), q_dim, n), xb_.data(), embd);
         for (int64_t i = 0; i < n * embd; ++i) x_[i] += xb_[i];
 
@@ -132,44 +141,76 @@ void llama_context::forward_batch(const int32_t *tokens, int64_t n) {
     n_past_ += n;
 }
 
-void llama_context::attention(int64_t layer, int64_t n) {
+void llama_context::attention(int64_t layer, int64_t n, bool tiled) {
     const llama_hparams &hp = model_->hp;
     const int64_t hd = hp.head_dim, q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
     const int64_t group = hp.n_head / hp.n_head_kv;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const float *kc = &k_cache_[layer * n_ctx_ * kv_dim];
-    const float *vc = &v_cache_[layer * n_ctx_ * kv_dim];
+    const uint16_t *kc = &k_cache_[layer * n_ctx_ * kv_dim];
+    const uint16_t *vc = &v_cache_[layer * n_ctx_ * kv_dim];
     const int64_t tasks = n * hp.n_head;
     pool_.run([&](int ith, int nth) {
         int64_t t0, t1;
         thread_pool::split(tasks, 1, ith, nth, &t0, &t1);
         float *scores = scores_[ith].data();
+        float *acc = scores + n_ctx_;                         // head_dim f32 accumulator
+        float *qf = acc + hd;                                 // the query as the dot product sees it
+        auto *acc16 = reinterpret_cast<uint16_t *>(qf + hd);  // f16 accumulator (single-query path)
         for (int64_t task = t0; task < t1; ++task) {
             const int64_t t = task / hp.n_head, h = task % hp.n_head;
             const int64_t kvh = h / group;
             const int64_t n_pos = n_past_ + t + 1;  // causal: positions up to and including this token
             const float *q = &q_[t * q_dim + h * hd];
-            float max_s = -INFINITY;
-            for (int64_t p = 0; p < n_pos; ++p) {
-                const float *k = kc + p * kv_dim + kvh * hd;
-                float dot = 0;
-                for (int64_t i = 0; i < hd; ++i) dot += q[i] * k[i];
-                scores[p] = dot * scale;
-                max_s = std::max(max_s, scores[p]);
-            }
-            double sum = 0;
-            for (int64_t p = 0; p < n_pos; ++p) {
-                scores[p] = std::exp(scores[p] - max_s);
-                sum += scores[p];
-            }
-            const float inv = static_cast<float>(1.0 / sum);
             float *out = &attn_[t * q_dim + h * hd];
-            std::fill(out, out + hd, 0.0f);
-            for (int64_t p = 0; p < n_pos; ++p) {
-                const float w = scores[p] * inv;
-                const float *v = vc + p * kv_dim + kvh * hd;
-                for (int64_t i = 0; i < hd; ++i) out[i] += w * v[i];
+            if (tiled) {
+                // f32 query against the f16 cache, f32 softmax and accumulation.
+                float max_s = -INFINITY;
+                for (int64_t p = 0; p < n_pos; ++p) {
+                    const uint16_t *k = kc + p * kv_dim + kvh * hd;
+                    float dot = 0;
+                    for (int64_t i = 0; i < hd; ++i) dot += q[i] * quant::fp16_to_fp32(k[i]);
+                    scores[p] = dot * scale;
+                    max_s = std::max(max_s, scores[p]);
+                }
+                float sum = 0;
+                std::fill(acc, acc + hd, 0.0f);
+                for (int64_t p = 0; p < n_pos; ++p) {
+                    const float w = std::exp(scores[p] - max_s);
+                    sum += w;
+                    const uint16_t *v = vc + p * kv_dim + kvh * hd;
+                    for (int64_t i = 0; i < hd; ++i) acc[i] += w * quant::fp16_to_fp32(v[i]);
+                }
+                const float inv = 1.0f / sum;
+                for (int64_t i = 0; i < hd; ++i) out[i] = acc[i] * inv;
+                continue;
             }
+            // ggml's single-query flash attention: the query rounded to f16, an online softmax, and
+            // the weighted sum of V kept in an f16 accumulator.
+            for (int64_t i = 0; i < hd; ++i) qf[i] = quant::fp16_to_fp32(quant::fp32_to_fp16(q[i]));
+            std::fill(acc16, acc16 + hd, uint16_t{0});
+            float m = -INFINITY, sum = 0;
+            for (int64_t p = 0; p < n_pos; ++p) {
+                const uint16_t *k = kc + p * kv_dim + kvh * hd;
+                float dot = 0;
+                for (int64_t i = 0; i < hd; ++i) dot += quant::fp16_to_fp32(k[i]) * qf[i];
+                const float s = dot * scale;
+                float ms = 1.0f, vs = 1.0f;
+                if (s > m) {
+                    const float m_old = m;
+                    m = s;
+                    ms = std::exp(m_old - m);
+                    for (int64_t i = 0; i < hd; ++i) acc16[i] = quant::fp32_to_fp16(quant::fp16_to_fp32(acc16[i]) * ms);
+                } else {
+                    vs = std::exp(s - m);
+                }
+                const uint16_t *v = vc + p * kv_dim + kvh * hd;
+                for (int64_t i = 0; i < hd; ++i)
+                    acc16[i] =
+                        quant::fp32_to_fp16(std::fma(quant::fp16_to_fp32(v[i]), vs, quant::fp16_to_fp32(acc16[i])));
+                sum = sum * ms + vs;
+            }
+            const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+            for (int64_t i = 0; i < hd; ++i) out[i] = quant::fp16_to_fp32(acc16[i]) * inv;
         }
     });
 }
