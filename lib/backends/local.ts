@@ -59,6 +59,8 @@ interface LoadedModel {
   chatTemplate: string | undefined;
   bosText: string | undefined;
   eosText: string | undefined;
+  /** SPM vocabulary with a space prefix: a fresh answer's leading space is dropped, so a prefill gets it back. */
+  spacePrefix: boolean;
   /** Streams running on this model, for draining on reload. */
   active: number;
   idle: Array<() => void>;
@@ -113,6 +115,7 @@ export class LocalBackend implements Backend {
       chatTemplate: typeof template === 'string' ? template : undefined,
       bosText: idText('tokenizer.ggml.bos_token_id') ?? '<s>',
       eosText: idText('tokenizer.ggml.eos_token_id') ?? '</s>',
+      spacePrefix: info.metadata['tokenizer.ggml.model'] === 'llama' && info.metadata['tokenizer.ggml.add_space_prefix'] !== false,
       active: 0,
       idle: [],
     };
@@ -154,7 +157,10 @@ export class LocalBackend implements Backend {
   }
 
   async *#generate(target: LoadedModel, request: ChatRequest, signal: AbortSignal): AsyncIterable<BackendEvent> {
-    const rendered = applyChatTemplate(target.chatTemplate, request.messages, { bos: target.bosText, eos: target.eosText, prefill: request.prefill });
+    // The client saw the first word without the SPM space prefix (stripLeadingSpace below); put it
+    // back so the continued prompt tokenizes as the original answer did.
+    const prefill = request.prefill && target.spacePrefix && !/^\s/.test(request.prefill) ? ` ${request.prefill}` : request.prefill;
+    const rendered = applyChatTemplate(target.chatTemplate, request.messages, { bos: target.bosText, eos: target.eosText, prefill });
     if (target.family !== rendered.family) {
       target.family = rendered.family;
       this.#logger?.info({ model: target.name, family: rendered.family, fromFile: target.chatTemplate !== undefined }, 'chat template family in use');

@@ -73,7 +73,8 @@ describe.skipIf(skip)('local backend', () => {
     const cut = full.slice(0, 10);
     const continued = await drain(backend, chat('Tell a story', { maxTokens: 20, prefill: cut }));
     const rest = continued.filter((e) => e.type === 'content').map((e) => (e as { text: string }).text).join('');
-    expect(full.startsWith(cut + rest.slice(0, Math.min(5, rest.length))) || full.includes(rest.slice(0, 5))).toBe(true);
+    // Greedy decoding continues the same answer: prefill + continuation reproduces the original.
+    expect((cut + rest).slice(0, 40)).toBe(full.slice(0, 40));
     const word = full.trim().split(/\s+/)[2]!;
     const stopped = await drain(backend, chat('Tell a story', { maxTokens: 30, stop: [word] }));
     expect(stopped.filter((e) => e.type === 'content').map((e) => (e as { text: string }).text).join('')).not.toContain(word);
