@@ -10,11 +10,12 @@
 //      (Q4_0/Q8_0 → Q8_0, Q4_K/Q5_K/Q6_K → Q8_K, F16 → F16, BF16 → BF16, F32 → F32 copy).
 //   3. `matvec(T, W, row_bytes, rows, cols, buf, y, r0, r1)` writes y[r] = dot(row r, x) for
 //      r in [r0, r1); worker threads each take a disjoint row range. `matmul` does the same for
-//      several activation vectors at once (prompt prefill) so each weight row is read once per batch.
+//      several activation vectors at once (prompt prefill), in L1-sized row tiles so each weight
+//      row is read once per batch. A row's result never depends on the range or batch it is in.
 //   4. Token embeddings: `dequantize_row(T, row, dst, cols)`.
 //
 // Every dispatching entry point (vec_dot, matvec, matmul, quantize_activation) picks the AVX2/FMA
-// kernels from native/engine/cpu/ when the CPU has AVX2 and FMA, unless ABI_FORCE_SCALAR=1 is set
+// kernels from native/engine/cpu/ when the CPU has AVX2, FMA and F16C, unless ABI_FORCE_SCALAR=1 is set
 // in the environment (read once, at first use); otherwise it runs the scalar reference here.
 // Pass an explicit `cpu_impl` to compare the two (tests, benches).
 //
@@ -28,8 +29,9 @@
 //     (supported = true, vec_dot_type), dequantize_row_*, quantize_row_*_ref and vec_dot_*_ref
 //     here, wired into dequantize_row / quantize_row_ref and scalar_vec_dot in cpu_dispatch.cpp;
 //   - a SIMD version: the function in a native/engine/cpu/*_avx2.cpp file, declared in
-//     cpu/kernels_avx2.hpp and returned by avx2_vec_dot (and avx2_vec_dot_x4 for a 4-row kernel,
-//     which must give each row bit-identical results to the 1-row kernel);
+//     cpu/kernels_avx2.hpp and returned by avx2_vec_dot; optionally tile kernels (R rows × V
+//     vectors sharing loads and unpacking) returned by avx2_tiles, which must give every
+//     (row, vector) a result bit-identical to the single kernel;
 //   - another instruction set: its own file suffix and CMake flags, a cpu_impl value and a
 //     CPUID check in cpu_has_*;
 //   - tests: add the type to WEIGHT_TYPES in test/kernels/support/kernels.ts; the property test
