@@ -22,8 +22,8 @@ export interface SecretsRuntime {
   /** Pass as `loadConfig(path, { env: runtime.configEnv, resolveSecret, resolveEnvSecret })`. */
   resolveSecret(name: string): SecretHandle;
   /**
-   * For `env:` references in credential fields (backend `apiKey`): the provider variables as handles
-   * from secure memory, so the config never holds them as strings. Undefined for other variables.
+   * For `env:` references in credential fields (backend `apiKey`, `auth.tokens`): the variable as a
+   * handle in secure memory, so the config never holds it as a string. Undefined when it is unset.
    */
   resolveEnvSecret(name: string): SecretHandle | undefined;
   /**
@@ -119,7 +119,6 @@ export function openSecretsRuntime(config: SecretsConfig | undefined, deps: { en
       return secrets.handleFor(`secret:${name}`);
     },
     resolveEnvSecret(name: string): SecretHandle | undefined {
-      if (!(PROVIDER_ENV_VARS as readonly string[]).includes(name)) return undefined;
       try {
         return secrets.handleFor(`env:${name}`);
       } catch {

@@ -112,6 +112,9 @@ describe('openSecretsRuntime', () => {
     expect(env.ABI_MASTER_KEY).toBeUndefined();
     expect(env.ABI_OPENAI_API_KEY).toBeUndefined();
     const config = loadConfig(configPath, { env: rt.configEnv, resolveSecret: (n) => rt.resolveSecret(n), resolveEnvSecret: (n) => rt.resolveEnvSecret(n) });
+    const token = config.auth.tokens[0] as unknown as { revealString(): string };
+    expect(typeof token).toBe('object'); // a handle, not the token string
+    expect(token.revealString()).toBe('op-token');
     const primary = config.backends.primary as unknown as { apiKey: { revealString(): string } };
     const second = config.backends.second as unknown as { apiKey: { revealString(): string } };
     expect(primary.apiKey.revealString()).toBe(OPENAI_KEY);
@@ -131,6 +134,7 @@ describe('openSecretsRuntime', () => {
     expect(() => (again.backends.primary as unknown as { apiKey: { revealString(): string } }).apiKey.revealString()).toThrow(/disposed/);
     // The env: provider key reached the backend as a secure-memory handle too: wiped on dispose.
     expect(() => second.apiKey.revealString()).toThrow(/disposed/);
+    expect(rt.resolveEnvSecret('NOT_SET_ANYWHERE')).toBeUndefined();
     expect(() => rt.secrets.resolve('env:ABI_OPENAI_API_KEY')).toThrow();
   });
 
