@@ -21,6 +21,7 @@ let upstream: FakeOpenAI;
 let abi: TestServer;
 let keysFile: string;
 let limitedKey: string;
+let tokenLimitedKey: string;
 
 const chat = (body: unknown = { model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }) => JSON.stringify(body);
 
@@ -71,6 +72,7 @@ beforeAll(async () => {
   upstream = await startFakeOpenAI();
   keysFile = join(mkdtempSync(join(tmpdir(), 'abi-hostile-')), 'keys.json');
   limitedKey = new ApiKeyStore(keysFile).create({ name: 'limited', scopes: ['chat'], limits: { requestsPerMinute: 2 } }).key;
+  tokenLimitedKey = new ApiKeyStore(keysFile).create({ name: 'token-limited', scopes: ['chat'], limits: { tokensPerMinute: 3 } }).key;
   abi = await startFromConfig({
     server: {
       bodyLimitBytes: 4096,
@@ -287,6 +289,18 @@ describe('auth, limits and headers through the real server', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(refused.headers.get('x-ratelimit-remaining-requests')).toBe('0');
     await stillServing(); // the operator token has no limit
+  });
+
+  it('tokens are charged as they stream: a stream past tokens/min makes the next request a 429', async () => {
+    const headers = { authorization: `Bearer ${tokenLimitedKey}` };
+    const first = await post('/v1/chat/completions', chat({ model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'hi' }] }), headers);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-ratelimit-limit-tokens')).toBe('3');
+    expect(await first.text()).toContain('[DONE]'); // the admitted stream ran to its end although it went over
+    const refused = await post('/v1/chat/completions', chat(), headers);
+    await expectEnvelope(refused, 429);
+    expect(refused.headers.get('x-ratelimit-remaining-tokens')).toBe('0');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
   it('security headers on successes, errors and 404s; no CORS by default', async () => {
