@@ -321,3 +321,32 @@ describe('auth, limits and headers through the real server', () => {
     }
   });
 });
+
+describe('CORS configured through the config file', () => {
+  it('answers preflights for the allowed origin and exposes the rate-limit headers', async () => {
+    const server = await startFromConfig({
+      auth: { tokens: [TOKEN], apiKeysFile: keysFile },
+      backends: { primary: { type: 'openai', baseUrl: upstream.baseUrl } },
+      cors: { origins: ['https://app.example'] },
+      securityHeaders: { hstsMaxAgeSec: 31536000 },
+    });
+    try {
+      const preflight = await fetch(`${server.url}/v1/chat/completions`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      const denied = await fetch(`${server.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      expect(denied.status).toBe(403);
+      await denied.arrayBuffer();
+      const res = await fetch(`${server.url}/v1/models`, { headers: { origin: 'https://app.example', authorization: `Bearer ${TOKEN}` } });
+      expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(res.headers.get('access-control-expose-headers')).toContain('x-ratelimit-remaining-tokens');
+      expect(res.headers.get('strict-transport-security')).toBe('max-age=31536000; includeSubDomains');
+      await res.arrayBuffer();
+    } finally {
+      await server.close();
+    }
+  });
+});
