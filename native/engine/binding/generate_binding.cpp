@@ -1,6 +1,9 @@
 // Model.generate(options, ringView) → Request: queues a generation on the model's native worker.
 // Tokens arrive through the ring; Request.result() reports how it ended; Request.cancel() stops it
 // before the next token.
+#include <mutex>
+#include <unordered_map>
+
 #include "engine/binding/model_handle.hpp"
 
 namespace abi::engine {
@@ -34,7 +37,27 @@ Napi::Value busy_error(Napi::Env env, int64_t retry_after_ms, const std::string 
 
 }  // namespace
 
-Napi::FunctionReference js_request::constructor;
+// The Request class of each env (main thread, worker threads), released by that env's own cleanup
+// hook: one process-wide reference would be overwritten by every env and freed by the wrong one.
+static std::mutex request_classes_mu;
+static std::unordered_map<napi_env, Napi::FunctionReference> request_classes;
+
+static void forget_request_class(void *env) {
+    std::lock_guard<std::mutex> lock(request_classes_mu);
+    auto it = request_classes.find(static_cast<napi_env>(env));
+    if (it == request_classes.end()) return;
+    it->second.Reset();
+    request_classes.erase(it);
+}
+
+Napi::Object js_request::create(Napi::Env env) {
+    Napi::Function fn;
+    {
+        std::lock_guard<std::mutex> lock(request_classes_mu);
+        fn = request_classes.at(env).Value();
+    }
+    return fn.New({});
+}
 
 Napi::Function js_request::define(Napi::Env env) {
     Napi::Function fn = DefineClass(env, "Request",
@@ -42,8 +65,11 @@ Napi::Function js_request::define(Napi::Env env) {
                                         InstanceMethod("cancel", &js_request::cancel),
                                         InstanceMethod("result", &js_request::result),
                                     });
-    constructor = Napi::Persistent(fn);
-    constructor.SuppressDestruct();
+    {
+        std::lock_guard<std::mutex> lock(request_classes_mu);
+        request_classes[env] = Napi::Persistent(fn);
+    }
+    napi_add_env_cleanup_hook(env, forget_request_class, static_cast<napi_env>(env));
     return fn;
 }
 
@@ -147,7 +173,7 @@ Napi::Value js_model::generate(const Napi::CallbackInfo &info) {
             env, session_->retry_after_ms(),
             "the local model is busy: " + std::to_string(session_->queued()) + " requests are already queued");
     }
-    Napi::Object handle = js_request::constructor.New({});
+    Napi::Object handle = js_request::create(env);
     js_request::Unwrap(handle)->req_ = req;
     return handle;
 }

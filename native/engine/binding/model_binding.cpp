@@ -18,8 +18,6 @@ int64_t opt_int(const Napi::Object &opts, const char *key, int64_t fallback) {
 
 }  // namespace
 
-Napi::FunctionReference js_model::constructor;
-
 Napi::Function js_model::define(Napi::Env env) {
     Napi::Function fn = DefineClass(env, "Model",
                                     {
@@ -31,8 +29,6 @@ Napi::Function js_model::define(Napi::Env env) {
                                         InstanceMethod("stats", &js_model::stats),
                                         InstanceMethod("close", &js_model::close),
                                     });
-    constructor = Napi::Persistent(fn);
-    constructor.SuppressDestruct();
     return fn;
 }
 

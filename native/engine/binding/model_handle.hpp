@@ -12,7 +12,6 @@ namespace abi::engine {
 class js_model : public Napi::ObjectWrap<js_model> {
   public:
     static Napi::Function define(Napi::Env env);
-    static Napi::FunctionReference constructor;
     explicit js_model(const Napi::CallbackInfo &info);
 
   private:
@@ -34,7 +33,8 @@ class js_model : public Napi::ObjectWrap<js_model> {
 class js_request : public Napi::ObjectWrap<js_request> {
   public:
     static Napi::Function define(Napi::Env env);
-    static Napi::FunctionReference constructor;
+    // A new Request object for this env (the class is defined once per env: main thread and each worker).
+    static Napi::Object create(Napi::Env env);
     explicit js_request(const Napi::CallbackInfo &info);
 
   private:
