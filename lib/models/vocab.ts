@@ -41,6 +41,8 @@ export interface NativeTokenizer {
     addBos: boolean;
     addEos: boolean;
     addSpacePrefix: boolean;
+    /** Problems tolerated at load (e.g. a special id outside the vocabulary replaced by its default). */
+    warnings: string[];
   };
 }
 

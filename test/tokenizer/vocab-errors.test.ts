@@ -10,7 +10,6 @@ describe('vocabulary validation', () => {
     expect(() => createTokenizer({ kind: 'llama', tokens: [] })).toThrow(/tokenizer.ggml.tokens is empty/);
     expect(() => createTokenizer({ kind: 'llama', tokens, scores: [0, 0] })).toThrow(/tokenizer.ggml.scores has 2 entries, expected 5/);
     expect(() => createTokenizer({ kind: 'llama', tokens, tokenTypes: [1] })).toThrow(/tokenizer.ggml.token_type has 1 entries/);
-    expect(() => createTokenizer({ kind: 'llama', tokens, eosId: 9 })).toThrow(/tokenizer.ggml.eos_token_id = 9 is outside the vocabulary of 5/);
     expect(() => createTokenizer({ kind: 'gpt2', tokens, merges: ['a b'], pre: 'no-such-pre', bosId: 1, eosId: 2 })).toThrow(/tokenizer.ggml.pre = 'no-such-pre' is not a supported/);
     expect(() => createTokenizer({ kind: 'gpt2', tokens, bosId: 1, eosId: 2 })).toThrow(/tokenizer.ggml.merges is missing/);
     expect(() => createTokenizer({ kind: 'llama', tokens, bosId: -1, addBos: true })).toThrow(/add_bos_token is set but there is no BOS/);
@@ -20,6 +19,15 @@ describe('vocabulary validation', () => {
       expect(err).toBeInstanceOf(VocabError);
       expect((err as VocabError).code).toBe('ABI_ERR_TOKENIZER');
     }
+  });
+
+  it('a special id outside the vocabulary falls back to the default with a warning, as in llama.cpp', () => {
+    const tok = createTokenizer({ kind: 'llama', tokens, eosId: 9, padId: 70000 });
+    expect(tok.info.eosId).toBe(2);
+    expect(tok.info.warnings).toEqual([
+      'tokenizer.ggml.eos_token_id = 9 is outside the vocabulary of 5 tokens; using 2',
+      'tokenizer.ggml.padding_token_id = 70000 is outside the vocabulary of 5 tokens; using none',
+    ]);
   });
 
   it('rejects unsupported tokenizer models and missing tokens in metadata', () => {

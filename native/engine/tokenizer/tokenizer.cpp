@@ -169,24 +169,27 @@ std::unique_ptr<tokenizer> tokenizer::create(vocab_data data, std::string *error
         return fail("tokenizer.ggml.token_type has " + std::to_string(data.token_types.size()) + " entries, expected " +
                     std::to_string(n));
     }
-    const auto check_id = [&](token_id &id, const char *key) {
-        if (id == no_token) return true;
-        if (id < 0 || static_cast<size_t>(id) >= n) return false;
-        return true;
-    };
+    // Like llama.cpp: a special id outside the vocabulary falls back to the kind's default (or to
+    // none when the default is outside too), with a warning, instead of failing the load.
+    const vocab_data defaults = vocab_defaults(data.kind, data.pre);
+    std::vector<std::string> warnings;
     struct id_key {
-        token_id *id;
-        const char *key;
+        token_id *id;       // field in data
+        token_id fallback;  // llama.cpp's default for the field
+        const char *key;    // GGUF key, for the warning
     };
-    for (const id_key &k :
-         {id_key{&data.bos_id, "tokenizer.ggml.bos_token_id"}, id_key{&data.eos_id, "tokenizer.ggml.eos_token_id"},
-          id_key{&data.unk_id, "tokenizer.ggml.unknown_token_id"},
-          id_key{&data.pad_id, "tokenizer.ggml.padding_token_id"},
-          id_key{&data.eot_id, "tokenizer.ggml.eot_token_id"}}) {
-        if (!check_id(*k.id, k.key)) {
-            return fail(std::string(k.key) + " = " + std::to_string(*k.id) + " is outside the vocabulary of " +
-                        std::to_string(n) + " tokens");
-        }
+    for (const id_key &k : {id_key{&data.bos_id, defaults.bos_id, "tokenizer.ggml.bos_token_id"},
+                            id_key{&data.eos_id, defaults.eos_id, "tokenizer.ggml.eos_token_id"},
+                            id_key{&data.unk_id, defaults.unk_id, "tokenizer.ggml.unknown_token_id"},
+                            id_key{&data.pad_id, defaults.pad_id, "tokenizer.ggml.padding_token_id"},
+                            id_key{&data.eot_id, defaults.eot_id, "tokenizer.ggml.eot_token_id"}}) {
+        const auto in_range = [&](token_id id) { return id >= 0 && static_cast<size_t>(id) < n; };
+        if (*k.id == no_token || in_range(*k.id)) continue;
+        const token_id replacement = in_range(k.fallback) ? k.fallback : no_token;
+        warnings.push_back(std::string(k.key) + " = " + std::to_string(*k.id) + " is outside the vocabulary of " +
+                           std::to_string(n) + " tokens; using " +
+                           (replacement == no_token ? std::string("none") : std::to_string(replacement)));
+        *k.id = replacement;
     }
     pre_tokenizer pre = pre_tokenizer::fallback;
     if (data.kind == vocab_kind::bpe) {
@@ -200,6 +203,7 @@ std::unique_ptr<tokenizer> tokenizer::create(vocab_data data, std::string *error
 
     std::unique_ptr<tokenizer> tok(new tokenizer(std::move(data)));
     tok->pre_split_ = static_cast<int>(pre);
+    tok->warnings_ = std::move(warnings);
     auto &d = tok->data_;
     tok->piece_to_id_.reserve(n);
     for (size_t i = 0; i < n; ++i) tok->piece_to_id_[d.tokens[i]] = static_cast<token_id>(i);

@@ -101,6 +101,8 @@ class tokenizer {
     bool is_control(token_id id) const;
     token_type type_of(token_id id) const;
     const std::string &piece_text(token_id id) const { return data_.tokens[static_cast<size_t>(id)]; }
+    // Problems tolerated at load (e.g. a special id outside the vocabulary), for the caller to log.
+    const std::vector<std::string> &warnings() const { return warnings_; }
     // Exact piece lookup; no_token when absent.
     token_id find_piece(std::string_view text) const;
 
@@ -122,6 +124,7 @@ class tokenizer {
     piece_map merge_ranks_;                    // key: left + '\x01' + right
     std::vector<token_id> special_by_length_;  // control/unknown/user-defined, longest first
     std::vector<token_id> eog_ids_;
+    std::vector<std::string> warnings_;
     int pre_split_ = 0;  // which pre-tokenizer regex (BPE)
 };
 

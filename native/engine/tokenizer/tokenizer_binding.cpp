@@ -194,6 +194,10 @@ class tokenizer_wrap : public Napi::ObjectWrap<tokenizer_wrap> {
         o.Set("addBos", tok_->add_bos());
         o.Set("addEos", tok_->add_eos());
         o.Set("addSpacePrefix", tok_->add_space_prefix());
+        Napi::Array warnings = Napi::Array::New(env, tok_->warnings().size());
+        for (size_t i = 0; i < tok_->warnings().size(); ++i)
+            warnings.Set(static_cast<uint32_t>(i), tok_->warnings()[i]);
+        o.Set("warnings", warnings);
         return o;
     }
 
