@@ -27,9 +27,10 @@ const SPM_WORDS = CORPUS.split(/\s+/).map((w) => w.replace(/[^A-Za-z']/g, '')).f
 /**
  * SPM vocabulary: <unk>, <s>, </s>, the 256 byte tokens, single characters, then every prefix of
  * the corpus words with the ▁ space marker (so the score-ordered merges can build them), plus
- * `extraSpecial` control tokens (e.g. chat markers).
+ * `extraSpecial` control tokens (e.g. chat markers) and `userDefined` tokens (matched in text
+ * even without special-token parsing).
  */
-export function spmVocab(opts: { extraSpecial?: string[]; extraPieces?: string[] } = {}): SyntheticVocab {
+export function spmVocab(opts: { extraSpecial?: string[]; extraPieces?: string[]; userDefined?: string[] } = {}): SyntheticVocab {
   const tokens: string[] = ['<unk>', '<s>', '</s>'];
   const types: number[] = [TOKEN_TYPE.unknown, TOKEN_TYPE.control, TOKEN_TYPE.control];
   for (let b = 0; b < 256; b++) {
@@ -39,6 +40,10 @@ export function spmVocab(opts: { extraSpecial?: string[]; extraPieces?: string[]
   for (const s of opts.extraSpecial ?? []) {
     tokens.push(s);
     types.push(TOKEN_TYPE.control);
+  }
+  for (const s of opts.userDefined ?? []) {
+    tokens.push(s);
+    types.push(TOKEN_TYPE.userDefined);
   }
   const seen = new Set(tokens);
   const add = (piece: string): void => {
@@ -87,7 +92,7 @@ const GPT2_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+
  * frequent adjacent pair first) from the corpus, and special tokens at the end (`<|endoftext|>`
  * first, which is also BOS/EOS as in GPT-2).
  */
-export function bpeVocab(opts: { merges?: number; extraSpecial?: string[]; pre?: string } = {}): SyntheticVocab {
+export function bpeVocab(opts: { merges?: number; extraSpecial?: string[]; userDefined?: string[]; pre?: string } = {}): SyntheticVocab {
   const byteMap = bytesToUnicode();
   const encode = (s: string): string[] => [...Buffer.from(s, 'utf8')].map((b) => byteMap[b]!);
   const words = new Map<string, number>();
@@ -137,6 +142,10 @@ export function bpeVocab(opts: { merges?: number; extraSpecial?: string[]; pre?:
   for (const s of ['<|endoftext|>', ...(opts.extraSpecial ?? [])]) {
     tokens.push(s);
     types.push(TOKEN_TYPE.control);
+  }
+  for (const s of opts.userDefined ?? []) {
+    tokens.push(s);
+    types.push(TOKEN_TYPE.userDefined);
   }
   return {
     tokens,

@@ -90,13 +90,15 @@ describe('tokenizer parity with llama.cpp on synthetic vocabularies', () => {
     ['BPE with the default pre-tokenizer', () => bpeVocab({ merges: 200, pre: 'default' })],
     ['qwen2 BPE', () => bpeVocab({ merges: 200, pre: 'qwen2' })],
     ['SPM with chat markers', () => spmVocab({ extraSpecial: ['<|im_start|>', '<|im_end|>'] })],
+    ['SPM with user-defined tokens', () => spmVocab({ userDefined: ['<tool>', 'sun was', '▁warm'] })],
+    ['gpt2 BPE with user-defined tokens', () => bpeVocab({ merges: 200, userDefined: ['<tool>', ' sky'] })],
   ];
   for (const [label, makeVocab] of cases) {
     it(`${label}: same ids and text as llama.cpp`, () => {
       const path = join(dir, `${label.replace(/\W+/g, '_')}.gguf`);
       writeSyntheticLlama(path, { nEmbd: 64, nLayer: 1, nHead: 2, nFf: 128, vocab: makeVocab() });
       const tok = tokenizerFromGguf(path);
-      const texts = [...TEXTS, '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'];
+      const texts = [...TEXTS, '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n', 'call <tool> now: the sun was warm, the sky <tool><tool>'];
       for (const special of [false, true]) {
         const oracle = runOracle({ model: path, tokenize: { texts, special } });
         for (const row of oracle.tokenize!) {
