@@ -16,6 +16,7 @@
  *   npm run bench -- relay                 # all M
  *   ABI_RELAY_M=100 npm run bench -- relay # one M
  *   ABI_RELAY_PROFILE=throughput|latency … # that phase's abi runs with --cpu-prof (profile in bench/results/)
+ *   ABI_RELAY_RING_BYTES=16384 …           # abi runs with recovery.session.ringBytes set (memory per stream)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,8 +28,10 @@ import { fileURLToPath } from 'node:url';
 import { createParser } from 'eventsource-parser';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const RESULTS = new URL('./results/relay.json', import.meta.url);
+const RESULTS = new URL(`./results/relay${process.env.ABI_RELAY_RING_BYTES ? `-ring${process.env.ABI_RELAY_RING_BYTES}` : ''}.json`, import.meta.url);
 const CLK_TCK = 100;
+/** Session replay buffer per stream (recovery.session.ringBytes); unset = the default. */
+const RING_BYTES = process.env.ABI_RELAY_RING_BYTES ? Number(process.env.ABI_RELAY_RING_BYTES) : undefined;
 
 /** The upstream, written to a temp file and run with plain node. */
 const UPSTREAM_SOURCE = `
@@ -234,6 +237,7 @@ async function startAbi(upstreamUrl: string, dir: string, profile: boolean): Pro
     JSON.stringify({
       server: { maxConcurrentStreams: 5000, heartbeatMs: 60_000 },
       backends: { up: { type: 'openai', baseUrl: upstreamUrl, maxConnections: 4096 } },
+      ...(RING_BYTES ? { recovery: { session: { ringBytes: RING_BYTES } } } : {}),
     }),
   );
   const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./results/', import.meta.url))}`] : []), join(ROOT, 'bin/abi.js'), 'serve', '--config', configPath, '--port', '0'];
@@ -330,7 +334,8 @@ export default async function relayBench(): Promise<void> {
     bench: 'relay',
     date: new Date().toISOString(),
     node: process.version,
-    command: 'npm run bench -- relay',
+    command: `${RING_BYTES ? `ABI_RELAY_RING_BYTES=${RING_BYTES} ` : ''}npm run bench -- relay`,
+    ringBytes: RING_BYTES ?? 'default',
     targets: { relayedOverDirect: '>= 0.5', addedTtftP99MsAt100: '<= 2', peakRssMbAt1000: '<= 100' },
     machine: '2-core x86-64 Debian 12 (shared with other work while measuring)',
     rows,

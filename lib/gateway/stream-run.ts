@@ -101,7 +101,12 @@ export class StreamRun {
 
   private async run(): Promise<void> {
     const { session, encoder, observer } = this.init;
-    const signal = AbortSignal.any([this.controller.signal, session.generationSignal]);
+    // One signal for the upstream: this run's own aborts, plus the session's (grace expired, evicted).
+    // Forwarded by hand: AbortSignal.any keeps its sources alive on Node 20.
+    const signal = this.controller.signal;
+    const forward = (): void => this.controller.abort(session.generationSignal.reason);
+    if (session.generationSignal.aborted) forward();
+    else session.generationSignal.addEventListener('abort', forward, { once: true });
     const began = performance.now();
     let lastTokenAt = 0;
     const execution = this.init.execute(signal);
@@ -166,6 +171,7 @@ export class StreamRun {
       });
     } finally {
       execution.release();
+      session.generationSignal.removeEventListener('abort', forward);
     }
   }
 
@@ -209,8 +215,13 @@ export class StreamRun {
   private async waitForReaders(signal: AbortSignal): Promise<void> {
     while (this.init.session.aboveHighWater && !signal.aborted) {
       await new Promise<void>((resolve) => {
-        this.readerWaiters.push(resolve);
-        signal.addEventListener('abort', () => resolve(), { once: true });
+        // The listener goes when the reader wakes us: a fast stream pauses thousands of times.
+        const wake = (): void => {
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        this.readerWaiters.push(wake);
+        signal.addEventListener('abort', wake, { once: true });
       });
     }
   }
@@ -223,6 +234,7 @@ export class StreamRun {
 
   private failureOf(err: unknown, signal: AbortSignal): ApiError {
     if (this.abortError) return this.abortError;
+    if (signal.aborted && signal.reason instanceof ApiError) return signal.reason;
     if (signal.aborted) {
       return new ApiError('The stream was abandoned: no client stayed attached within the detached grace period.', {
         status: 499,
