@@ -98,7 +98,8 @@ export interface OracleResponse {
     promptIds: number[];
     ids: number[];
     text: string;
-    steps?: Array<{ top?: Array<{ id: number; logprob: number }>; probs?: Array<[number, number]> }>;
+    /** Per step: the topLogprobs most likely tokens (empty when not asked) and, with allProbabilities, every surviving candidate. */
+    steps?: Array<{ top: Array<{ id: number; logprob: number }>; probs?: Array<[number, number]> }>;
   }>;
 }
 

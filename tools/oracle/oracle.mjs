@@ -102,7 +102,8 @@ if (request.generate) {
       ids.push(out.token);
       if (g.allProbabilities) {
         // Every candidate left after llama.cpp's sampler chain, with its probability.
-        steps.push({ probs: [...out.probabilities.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]) });
+        const probs = [...out.probabilities.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+        steps.push({ top: probs.slice(0, topLogprobs).map(([id, p]) => ({ id, logprob: Math.log(p) })), probs });
       } else if (topLogprobs > 0) {
         // With greedy sampling and no penalties the candidate list is every token with its raw
         // logit; node-llama-cpp returns softmax(logits) in f32, so log(p) is the log-softmax.
