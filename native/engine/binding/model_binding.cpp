@@ -60,7 +60,9 @@ js_model::js_model(const Napi::CallbackInfo &info) : Napi::ObjectWrap<js_model>(
     }
     try {
         auto model = llama_model::load(path);
-        tok_ = load_tokenizer(*model->file);
+        auto tok = load_tokenizer(*model->file);
+        for (const auto &warning : tok->warnings()) model->warnings.push_back("tokenizer: " + warning);
+        tok_ = std::move(tok);
         session_ = std::make_unique<engine_session>(model, tok_, params_, queue);
         model_ = std::move(model);
     } catch (const gguf::gguf_error &err) {
