@@ -54,4 +54,13 @@ describe('kernels: matvec row ranges and batched matmul', () => {
     expect(() => k.matvec(T.Q8_0!, w, 4, 32, new Float32Array(32), { r0: 3, r1: 5 })).toThrow(/r1 must be an integer/);
     expect(() => k.matvec(T.Q8_0!, w, 4, 32, new Float32Array(32), { r0: -1 })).toThrow(/r0 must be an integer/);
   });
+
+  it('rejects shapes whose byte counts would overflow instead of wrapping around', () => {
+    const w = new Uint8Array(34);
+    expect(() => k.matvec(T.Q8_0!, w, 2 ** 40, 2 ** 13, new Float32Array(2 ** 13))).toThrow(/too large/);
+    expect(() => k.matmul(T.Q8_0!, w, 1, 32, new Float32Array(32), 2 ** 50)).toThrow(/too large/);
+    expect(() => k.matmul(T.Q8_0!, w, 1, 32, new Float32Array(31), 1)).toThrow(
+      expect.objectContaining({ code: 'ABI_ERR_INVALID_ARG' }),
+    );
+  });
 });

@@ -131,6 +131,17 @@ bool checked_row_size(Napi::Env env, ggml_type type, int64_t n, size_t *out) {
     return false;
 }
 
+// a·b when it fits in 2^48 (far above any real matrix, far below overflow); otherwise throws.
+bool checked_product(Napi::Env env, const char *what, uint64_t a, uint64_t b, uint64_t *out) {
+    constexpr uint64_t limit = uint64_t{1} << 48;
+    if (a != 0 && b > limit / a) {
+        abi::throw_error(env, invalid_arg, std::string("kernels: ") + what + " is too large");
+        return false;
+    }
+    *out = a * b;
+    return true;
+}
+
 // Copy of a JS byte range in malloc-aligned memory: typed arrays may start at any byte offset,
 // while block structs want 2-byte (Q8_K 4-byte) alignment.
 std::vector<uint8_t> aligned_copy(const Napi::Uint8Array &a) {
@@ -272,10 +283,14 @@ Napi::Value matvec(const Napi::CallbackInfo &info) {
     }
     size_t row_bytes;
     if (!checked_row_size(info.Env(), type, cols, &row_bytes)) return info.Env().Undefined();
-    if (static_cast<int64_t>(x.ElementLength()) != cols || w.ByteLength() != row_bytes * static_cast<size_t>(rows)) {
+    uint64_t w_bytes;
+    if (!checked_product(info.Env(), "rows × row size", row_bytes, static_cast<uint64_t>(rows), &w_bytes)) {
+        return info.Env().Undefined();
+    }
+    if (static_cast<int64_t>(x.ElementLength()) != cols || w.ByteLength() != w_bytes) {
         return abi::throw_error(info.Env(), invalid_arg,
                                 "kernels: matvec wants x of " + std::to_string(cols) + " floats and " +
-                                    std::to_string(row_bytes * static_cast<size_t>(rows)) + " weight bytes");
+                                    std::to_string(w_bytes) + " weight bytes");
     }
     // Large weight buffers are used in place when aligned (benches); copying would dominate.
     std::vector<uint8_t> copy;
@@ -310,8 +325,15 @@ Napi::Value matmul(const Napi::CallbackInfo &info) {
     }
     size_t row_bytes;
     if (!checked_row_size(info.Env(), type, cols, &row_bytes)) return info.Env().Undefined();
-    if (static_cast<int64_t>(xs.ElementLength()) != cols * n_vec ||
-        w.ByteLength() != row_bytes * static_cast<size_t>(rows)) {
+    uint64_t w_bytes, x_elems, y_elems;
+    if (!checked_product(info.Env(), "rows × row size", row_bytes, static_cast<uint64_t>(rows), &w_bytes) ||
+        !checked_product(info.Env(), "nVec × cols", static_cast<uint64_t>(n_vec), static_cast<uint64_t>(cols),
+                         &x_elems) ||
+        !checked_product(info.Env(), "nVec × rows", static_cast<uint64_t>(n_vec), static_cast<uint64_t>(rows),
+                         &y_elems)) {
+        return info.Env().Undefined();
+    }
+    if (xs.ElementLength() != x_elems || w.ByteLength() != w_bytes) {
         return abi::throw_error(info.Env(), invalid_arg,
                                 "kernels: matmul wants xs of nVec×cols floats and rows×rowSize weight bytes");
     }
@@ -327,7 +349,7 @@ Napi::Value matmul(const Napi::CallbackInfo &info) {
     for (int64_t v = 0; v < n_vec; ++v) {
         abi::quant::quantize_activation(type, xs.Data() + v * cols, act.data() + v * stride, cols, impl);
     }
-    Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(rows * n_vec));
+    Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(y_elems));
     abi::quant::matmul(type, weights, row_bytes, rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows, impl);
     return y;
 }
