@@ -6,10 +6,11 @@
  * and the cumulative message_delta. `prefill` becomes a trailing assistant message (continuation).
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { Dispatcher, Pool } from 'undici';
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfigBase } from '../config/sections/backends.js';
-import { UpstreamHttp } from '../recovery/upstream-http.js';
-import { BackendError } from './errors.js';
+import { BackendError, classifyHttpError } from './errors.js';
+import { createUpstreamPool, endpointPath, readBodyText, toBackendError } from './http-client.js';
 import type { BackendTypeDefinition } from './registry.js';
 import type { Backend, BackendEvent, ChatMessage, ChatRequest, ContentPart, FinishReason, ToolCallDelta, Usage } from './types.js';
 
@@ -62,8 +63,7 @@ const ERROR_STATUS: Record<string, number> = {
 export class AnthropicBackend implements Backend {
   readonly type = 'anthropic';
   readonly continuation: boolean;
-  private readonly http: UpstreamHttp;
-  private readonly url: string;
+  private readonly upstream: UpstreamEndpoint;
   private readonly headers: Record<string, string>;
 
   constructor(
@@ -72,18 +72,19 @@ export class AnthropicBackend implements Backend {
     private readonly deps: BackendDeps = {},
   ) {
     this.continuation = config.continuation ?? true;
-    this.url = `${(config.baseUrl ?? 'https://api.anthropic.com').replace(/\/+$/, '')}/v1/messages`;
+    const baseUrl = new URL(config.baseUrl ?? 'https://api.anthropic.com');
     this.headers = {
+      'content-type': 'application/json',
       accept: 'text/event-stream',
       'anthropic-version': config.anthropicVersion ?? '2023-06-01',
       ...config.headers,
     };
-    this.http = new UpstreamHttp({
+    this.upstream = {
+      pool: upstreamPool(baseUrl, config.timeouts),
+      path: endpointPath(baseUrl, '/v1/messages'),
       backend: name,
-      connectMs: config.timeouts?.connectMs,
-      readLimitMs: config.timeouts?.totalMs,
-      secrets: () => (config.apiKey ? [revealKey(config.apiKey)] : []),
-    });
+      secrets: () => keySecrets(config.apiKey),
+    };
   }
 
   models(): string[] {
@@ -93,22 +94,20 @@ export class AnthropicBackend implements Backend {
   async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
     const { body, stripLeading } = toAnthropicRequest(request, this.config.defaultMaxTokens ?? 4096);
     const headers = this.config.apiKey ? { ...this.headers, 'x-api-key': revealKey(this.config.apiKey) } : this.headers;
-    const res = await this.http.postJson(this.url, headers, body, signal);
-    yield* this.readStream(res.body, stripLeading);
+    yield* postAndRead(this.upstream, headers, body, signal, (res, progress) => this.readStream(res, stripLeading, progress));
   }
 
-  private async *readStream(body: AsyncIterable<Buffer>, stripLeading: string): AsyncGenerator<BackendEvent> {
+  private async *readStream(body: AsyncIterable<unknown>, stripLeading: string, progress: { afterFirstToken: boolean }): AsyncGenerator<BackendEvent> {
     const queue: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (e) => queue.push(e) });
     const decoder = new TextDecoder();
     const state = new StreamState(this.name, stripLeading, this.deps.logger);
-    let sawAnyContent = false;
     for await (const chunk of body) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
+      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
       while (queue.length > 0) {
         const events = state.handle(queue.shift()!);
         for (const e of events) {
-          if (e.type === 'content' || e.type === 'tool_calls') sawAnyContent = true;
+          if (e.type === 'content' || e.type === 'tool_calls') progress.afterFirstToken = true;
           yield e;
         }
         if (state.finished) return;
@@ -116,11 +115,11 @@ export class AnthropicBackend implements Backend {
     }
     // EOF without a stop reason: a cut stream. executeRoute also treats a missing finish as cut;
     // raising here gives the precise reason.
-    throw new BackendError(`backend '${this.name}': stream ended without message_stop`, { kind: 'cut', backend: this.name, afterFirstToken: sawAnyContent });
+    throw new BackendError(`backend '${this.name}': stream ended without message_stop`, { kind: 'cut', backend: this.name });
   }
 
   close(): Promise<void> {
-    return this.http.close();
+    return this.upstream.pool.close();
   }
 }
 
@@ -357,6 +356,57 @@ function mapToolChoice(choice: unknown, parallel: unknown): Record<string, unkno
 
 export function revealKey(key: string | (() => string)): string {
   return typeof key === 'function' ? key() : key;
+}
+
+/** The credential to scrub from upstream error text, revealed only when an error is built. */
+export function keySecrets(key: string | (() => string) | undefined): string[] {
+  return key ? [revealKey(key)] : [];
+}
+
+/** Where a backend posts: its pool and endpoint path, its name for errors, and the credentials to scrub from them. */
+export interface UpstreamEndpoint {
+  pool: Pool;
+  path: string;
+  backend: string;
+  secrets: () => string[];
+}
+
+/**
+ * POSTs `payload` as JSON and streams the events `read` makes of a 2xx body. A non-2xx answer is thrown
+ * as the classified BackendError, a transport failure as the mapped one (a `cut` once the response
+ * started, marked afterFirstToken once `read` says output went out). The body is destroyed when the
+ * consumer leaves early, so nobody pays for tokens that are never read.
+ */
+export async function* postAndRead(
+  upstream: UpstreamEndpoint,
+  headers: Record<string, string>,
+  payload: unknown,
+  signal: AbortSignal,
+  read: (body: AsyncIterable<unknown>, progress: { afterFirstToken: boolean }) => AsyncGenerator<BackendEvent>,
+): AsyncGenerator<BackendEvent> {
+  const progress = { responseStarted: false, afterFirstToken: false };
+  let res: Dispatcher.ResponseData | undefined;
+  try {
+    res = await upstream.pool.request({ method: 'POST', path: upstream.path, headers, body: JSON.stringify(payload), signal });
+    progress.responseStarted = true;
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      throw classifyHttpError(res.statusCode, res.headers, await readBodyText(res.body), { backend: upstream.backend, secrets: upstream.secrets() });
+    }
+    yield* read(res.body, progress);
+  } catch (err) {
+    throw toBackendError(err, { backend: upstream.backend, signal, ...progress });
+  } finally {
+    if (res && !res.body.destroyed) res.body.destroy();
+  }
+}
+
+/**
+ * The keep-alive pool of an anthropic or ollama backend. Response waits are bounded by `totalMs` only:
+ * the first-token and idle limits are executeRoute's attempt timers (lib/recovery/attempt.ts).
+ */
+export function upstreamPool(baseUrl: URL, timeouts: AnthropicBackendConfig['timeouts'] = {}): Pool {
+  const readLimitMs = timeouts.totalMs ?? 300_000;
+  return createUpstreamPool(baseUrl, { connections: 128, connectMs: timeouts.connectMs ?? 10_000, headersTimeoutMs: readLimitMs, bodyTimeoutMs: readLimitMs });
 }
 
 /** Validated `backends.<name>` of type anthropic. */

@@ -5,9 +5,9 @@
  */
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfigBase } from '../config/sections/backends.js';
-import { UpstreamHttp, utf8Lines } from '../recovery/upstream-http.js';
-import { checkHeaders, readBaseUrl, revealKey, type BackendDeps } from './anthropic.js';
+import { checkHeaders, keySecrets, postAndRead, readBaseUrl, revealKey, upstreamPool, type BackendDeps, type UpstreamEndpoint } from './anthropic.js';
 import { BackendError, classifyHttpError } from './errors.js';
+import { endpointPath } from './http-client.js';
 import type { BackendTypeDefinition } from './registry.js';
 import type { Backend, BackendEvent, ChatMessage, ChatRequest, ContentPart, FinishReason } from './types.js';
 
@@ -34,8 +34,7 @@ export interface OllamaBackendConfig {
 export class OllamaBackend implements Backend {
   readonly type = 'ollama';
   readonly continuation: boolean;
-  private readonly http: UpstreamHttp;
-  private readonly url: string;
+  private readonly upstream: UpstreamEndpoint;
   private readonly headers: Record<string, string>;
 
   constructor(
@@ -44,14 +43,14 @@ export class OllamaBackend implements Backend {
     private readonly deps: BackendDeps = {},
   ) {
     this.continuation = config.continuation ?? false;
-    this.url = `${(config.baseUrl ?? 'http://127.0.0.1:11434').replace(/\/+$/, '')}/api/chat`;
-    this.headers = { accept: 'application/x-ndjson', ...config.headers };
-    this.http = new UpstreamHttp({
+    const baseUrl = new URL(config.baseUrl ?? 'http://127.0.0.1:11434');
+    this.headers = { 'content-type': 'application/json', accept: 'application/x-ndjson', ...config.headers };
+    this.upstream = {
+      pool: upstreamPool(baseUrl, config.timeouts),
+      path: endpointPath(baseUrl, '/api/chat'),
       backend: name,
-      connectMs: config.timeouts?.connectMs,
-      readLimitMs: config.timeouts?.totalMs,
-      secrets: () => this.secrets(),
-    });
+      secrets: () => keySecrets(config.apiKey),
+    };
   }
 
   models(): string[] {
@@ -61,11 +60,13 @@ export class OllamaBackend implements Backend {
   async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
     const body = toOllamaRequest(request, this.config);
     const headers = this.config.apiKey ? { ...this.headers, authorization: `Bearer ${revealKey(this.config.apiKey)}` } : this.headers;
-    const res = await this.http.postJson(this.url, headers, body, signal);
+    yield* postAndRead(this.upstream, headers, body, signal, (res, progress) => this.readLines(res, request.model, progress));
+  }
+
+  private async *readLines(body: AsyncIterable<unknown>, requestedModel: string, progress: { afterFirstToken: boolean }): AsyncGenerator<BackendEvent> {
     let started = false;
     let toolIndex = 0;
-    let sawOutput = false;
-    for await (const raw of utf8Lines(res.body)) {
+    for await (const raw of utf8Lines(body)) {
       if (!raw.trim()) continue;
       let line: any;
       try {
@@ -78,21 +79,19 @@ export class OllamaBackend implements Backend {
       if (line.error !== undefined) {
         const message = typeof line.error === 'string' ? line.error : JSON.stringify(line.error);
         // A mid-stream error line has no status of its own; read it like an HTTP 500 body.
-        const err = classifyHttpError(500, {}, JSON.stringify({ error: message }), { backend: this.name, secrets: this.secrets() });
-        err.afterFirstToken = sawOutput;
-        throw err;
+        throw classifyHttpError(500, {}, JSON.stringify({ error: message }), { backend: this.name, secrets: this.upstream.secrets() });
       }
       if (!started) {
         started = true;
-        yield { type: 'start', model: typeof line.model === 'string' ? line.model : request.model };
+        yield { type: 'start', model: typeof line.model === 'string' ? line.model : requestedModel };
       }
       const msg = line.message;
       if (typeof msg?.content === 'string' && msg.content) {
-        sawOutput = true;
+        progress.afterFirstToken = true;
         yield { type: 'content', text: msg.content };
       }
       if (Array.isArray(msg?.tool_calls) && msg.tool_calls.length) {
-        sawOutput = true;
+        progress.afterFirstToken = true;
         // Ollama sends each call whole in one line; OpenAI clients get it as one complete delta per call.
         yield {
           type: 'tool_calls',
@@ -120,16 +119,29 @@ export class OllamaBackend implements Backend {
         return;
       }
     }
-    throw new BackendError(`backend '${this.name}': stream ended without a done line`, { kind: 'cut', backend: this.name, afterFirstToken: sawOutput });
-  }
-
-  private secrets(): string[] {
-    return this.config.apiKey ? [revealKey(this.config.apiKey)] : [];
+    throw new BackendError(`backend '${this.name}': stream ended without a done line`, { kind: 'cut', backend: this.name });
   }
 
   close(): Promise<void> {
-    return this.http.close();
+    return this.upstream.pool.close();
   }
+}
+
+/** Splits a byte stream into UTF-8 lines (LF or CRLF), never splitting a multi-byte character. */
+async function* utf8Lines(body: AsyncIterable<unknown>): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8');
+  let pending = '';
+  for await (const chunk of body) {
+    pending += decoder.decode(chunk as Buffer, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      yield line.endsWith('\r') ? line.slice(0, -1) : line;
+    }
+  }
+  pending += decoder.decode();
+  if (pending) yield pending;
 }
 
 function textAndImages(content: ChatMessage['content']): { text: string; images: string[] } {
