@@ -1,49 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { AnthropicBackend } from '../../lib/backends/anthropic.js';
-import { BackendError } from '../../lib/backends/errors.js';
-import type { BackendEvent, ChatRequest } from '../../lib/backends/types.js';
-import { startFakeAnthropic } from '../support/fake-anthropic.js';
+import { describe, expect, it } from 'vitest';
+import { AnthropicBackend, type AnthropicBackendConfig } from '../../lib/backends/anthropic.js';
+import { backendSetup, collect, failure, requestFor, signal, text } from '../support/backend-harness.js';
+import { startFakeAnthropic, type FakeAnthropicOptions } from '../support/fake-anthropic.js';
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0)) await c();
-});
-
-async function setup(opts: Parameters<typeof startFakeAnthropic>[0] = {}) {
-  const fake = await startFakeAnthropic(opts);
-  const warnings: object[] = [];
-  const backend = new AnthropicBackend('claude', { baseUrl: fake.origin, apiKey: 'sk-ant-secret-123456' }, { logger: { warn: (o) => warnings.push(o) } });
-  cleanup.push(() => backend.close(), () => fake.close());
-  return { fake, backend, warnings };
-}
-
-async function collect(stream: AsyncIterable<BackendEvent>): Promise<BackendEvent[]> {
-  const out: BackendEvent[] = [];
-  for await (const e of stream) out.push(e);
-  return out;
-}
-
-async function failure(stream: AsyncIterable<BackendEvent>): Promise<{ error: BackendError; events: BackendEvent[] }> {
-  const events: BackendEvent[] = [];
-  try {
-    for await (const e of stream) events.push(e);
-  } catch (error) {
-    expect(error).toBeInstanceOf(BackendError);
-    return { error: error as BackendError, events };
-  }
-  throw new Error('stream did not fail');
-}
-
-const text = (events: BackendEvent[]) => events.flatMap((e) => (e.type === 'content' ? [e.text] : [])).join('');
-const signal = () => new AbortController().signal;
-const req = (extra: Partial<ChatRequest> = {}): ChatRequest => ({
-  model: 'claude-x',
-  messages: [
-    { role: 'system', content: 'Be brief.' },
-    { role: 'user', content: 'Say hello' },
-  ],
-  ...extra,
-});
+const setup = backendSetup(
+  (opts: FakeAnthropicOptions) => startFakeAnthropic(opts),
+  (baseUrl, logger, opts: Partial<AnthropicBackendConfig>) => new AnthropicBackend('claude', { baseUrl, apiKey: 'sk-ant-secret-123456', ...opts }, { logger }),
+);
+const req = requestFor('claude-x');
 
 describe('anthropic backend', () => {
   it('streams text with start, finish and usage, sending the Messages API headers and body', async () => {

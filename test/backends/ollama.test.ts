@@ -1,49 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { BackendError } from '../../lib/backends/errors.js';
-import { OllamaBackend } from '../../lib/backends/ollama.js';
-import type { BackendEvent, ChatRequest } from '../../lib/backends/types.js';
+import { describe, expect, it } from 'vitest';
+import { OllamaBackend, type OllamaBackendConfig } from '../../lib/backends/ollama.js';
+import { backendSetup, collect, failure, requestFor, signal, text } from '../support/backend-harness.js';
 import { startFakeOllama } from '../support/fake-ollama.js';
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0)) await c();
-});
-
-async function setup(opts: Parameters<typeof startFakeOllama>[0] = {}, continuation = false) {
-  const fake = await startFakeOllama(opts);
-  const warnings: object[] = [];
-  const backend = new OllamaBackend('local-ollama', { baseUrl: fake.origin, keepAlive: '5m', continuation }, { logger: { warn: (o) => warnings.push(o) } });
-  cleanup.push(() => backend.close(), () => fake.close());
-  return { fake, backend, warnings };
-}
-
-async function collect(stream: AsyncIterable<BackendEvent>): Promise<BackendEvent[]> {
-  const out: BackendEvent[] = [];
-  for await (const e of stream) out.push(e);
-  return out;
-}
-
-async function failure(stream: AsyncIterable<BackendEvent>): Promise<{ error: BackendError; events: BackendEvent[] }> {
-  const events: BackendEvent[] = [];
-  try {
-    for await (const e of stream) events.push(e);
-  } catch (error) {
-    expect(error).toBeInstanceOf(BackendError);
-    return { error: error as BackendError, events };
-  }
-  throw new Error('stream did not fail');
-}
-
-const text = (events: BackendEvent[]) => events.flatMap((e) => (e.type === 'content' ? [e.text] : [])).join('');
-const signal = () => new AbortController().signal;
-const req = (extra: Partial<ChatRequest> = {}): ChatRequest => ({
-  model: 'llama3.2',
-  messages: [
-    { role: 'system', content: 'Be brief.' },
-    { role: 'user', content: 'Say hello' },
-  ],
-  ...extra,
-});
+const setup = backendSetup(
+  (opts: Parameters<typeof startFakeOllama>[0]) => startFakeOllama(opts),
+  (baseUrl, logger, opts: Partial<OllamaBackendConfig>) => new OllamaBackend('local-ollama', { baseUrl, keepAlive: '5m', ...opts }, { logger }),
+);
+const req = requestFor('llama3.2');
 
 describe('ollama backend', () => {
   it('streams /api/chat NDJSON into content, finish and usage from eval counts', async () => {
@@ -126,7 +90,7 @@ describe('ollama backend', () => {
   });
 
   it('sends a prefill as a trailing assistant message and streams only the continuation', async () => {
-    const { fake, backend } = await setup({}, true);
+    const { fake, backend } = await setup({}, { continuation: true });
     const events = await collect(backend.stream(req({ prefill: 'Hello,' }), signal()));
     expect(fake.requests[0]!.body.messages.at(-1)).toEqual({ role: 'assistant', content: 'Hello,' });
     expect(text(events)).toBe(' world!');
