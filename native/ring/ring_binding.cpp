@@ -1,6 +1,9 @@
 // exports.ring: the native producer path for JS callers (push / pushString / close) and
 // produceOnThread, which runs a real native producer thread against a ring (tests and benchmarks use
 // it to exercise exactly the path the local engine's generation thread takes).
+#include <dlfcn.h>
+
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -119,6 +122,12 @@ void resolve_job(napi_env env, napi_value, void *, void *data) {
     napi_resolve_deferred(env, job->deferred, result);
 }
 
+void fence_on_finalize(napi_env, void *data, void *) {
+    auto *lifetime = static_cast<std::shared_ptr<producer_lifetime> *>(data);
+    fence_off(**lifetime);
+    delete lifetime;
+}
+
 // produceOnThread(view, payload: Uint8Array, lengths: Uint32Array, repeat: number, closeStatus: 0|1|2)
 //   -> Promise<number>: a std::thread pushes the records (payload split by lengths) `repeat` times,
 //   then closes the ring when closeStatus != 0. Resolves with the number of records pushed.
@@ -145,16 +154,22 @@ Napi::Value produce_on_thread(const Napi::CallbackInfo &info) {
     napi_value promise, name;
     napi_create_promise(env, &job->deferred, &promise);
     napi_create_string_utf8(env, "abi-ring-producer-done", NAPI_AUTO_LENGTH, &name);
-    if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, nullptr, resolve_job,
-                                        &job->done) != napi_ok) {
+    // Finalising this TSFN (also at environment teardown) fences the thread off it, like the waker's.
+    auto *fence = new std::shared_ptr<producer_lifetime>(job->producer->writer().lifetime());
+    if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, fence, fence_on_finalize, nullptr,
+                                        resolve_job, &job->done) != napi_ok) {
+        delete fence;
         return abi::throw_error(env, "ABI_ERR_NATIVE", "produceOnThread: could not create a thread-safe function");
     }
     std::thread([j = job.release()] {
         auto &writer = j->producer->writer();
-        for (uint32_t r = 0; r < j->repeat && !j->too_large; ++r) {
+        const std::shared_ptr<producer_lifetime> lifetime = writer.lifetime();
+        for (uint32_t r = 0; r < j->repeat && !j->too_large && writer.alive(); ++r) {
             size_t off = 0;
             for (uint32_t len : j->lengths) {
-                if (writer.push(j->payload.data() + off, len) != push_result::ok) {
+                const push_result r = writer.push(j->payload.data() + off, len);
+                if (r == push_result::gone) break;
+                if (r != push_result::ok) {
                     j->too_large = true;
                     break;
                 }
@@ -164,13 +179,32 @@ Napi::Value produce_on_thread(const Napi::CallbackInfo &info) {
         }
         if (j->close_status != 0) writer.close(j->close_status == 2 ? ring_status::error : ring_status::done);
         napi_threadsafe_function done = j->done;
-        napi_call_threadsafe_function(done, j, napi_tsfn_blocking);
+        lifetime_scope scope(*lifetime);
+        if (!scope.entered) {
+            delete j;  // the environment that asked is gone, and its TSFNs with it: nobody resolves the job
+            return;
+        }
+        if (napi_call_threadsafe_function(done, j, napi_tsfn_blocking) != napi_ok) delete j;
         napi_release_threadsafe_function(done, napi_tsfn_release);
     }).detach();
     return Napi::Value(env, promise);
 }
 
+// A worker_thread that loaded the addon dlcloses it when it exits; a native producer thread still
+// running would then execute unmapped code. Marking the addon RTLD_NODELETE keeps it mapped for the
+// life of the process (it is never unloaded from the main thread anyway).
+void pin_addon_in_memory() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        Dl_info self;
+        if (dladdr(reinterpret_cast<void *>(&pin_addon_in_memory), &self) != 0 && self.dli_fname != nullptr) {
+            dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        }
+    });
+}
+
 void init(Napi::Env env, Napi::Object exports) {
+    pin_addon_in_memory();
     Napi::Object ring = Napi::Object::New(env);
     ring.Set("push", Napi::Function::New(env, push, "push"));
     ring.Set("pushString", Napi::Function::New(env, push_string, "pushString"));

@@ -23,7 +23,8 @@ class ring_waker {
     virtual void wake() = 0;
 };
 
-enum class push_result { ok, too_large };
+// gone: the JS environment that owns the ring's memory was torn down (e.g. its worker exited); stop producing.
+enum class push_result { ok, too_large, gone };
 
 class token_ring_writer {
   public:

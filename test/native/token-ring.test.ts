@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadBinding } from '../../lib/native/binding.js';
 import { TokenRing, TokenRingGoneError } from '../../lib/native/token-ring.js';
-import { runWorker } from './support/workers.js';
+import { moduleUrl, packageRoot, runWorker } from './support/workers.js';
 
 interface RingBinding {
   push(view: Int32Array, bytes: Uint8Array): number;
@@ -305,6 +306,41 @@ describe('TokenRing across threads', () => {
     console.log(`native race: ${checked} records verified, ${gone} reads reported gone`);
     expect(checked).toBeGreaterThan(0);
   });
+
+  it('terminating a worker while its C++ producer thread is mid-stream does not crash the process', () => {
+    // In a child process, so a use-after-free (ring memory, the wake TSFN, or the addon's code being
+    // dlclosed with the worker) shows as a non-zero exit instead of killing the test runner.
+    const src = `
+      import { Worker } from 'node:worker_threads';
+      const body = \`
+        (async () => {
+          const { register } = await import('tsx/esm/api');
+          register();
+          const { TokenRing } = await import(${JSON.stringify(moduleUrl('lib/native/token-ring.ts'))});
+          const { loadBinding } = await import(${JSON.stringify(moduleUrl('lib/native/binding.ts'))});
+          const ring = TokenRing.create({ capacityBytes: 4096 });
+          loadBinding().ring.produceOnThread(ring.nativeView, new TextEncoder().encode('abcdef'), Uint32Array.of(3, 3), 5e6, 1);
+          (await import('node:worker_threads')).parentPort.postMessage('producing');
+          let after = -1;
+          for (;;) {
+            await ring.wait(after, 20);
+            try { const r = ring.read(after); if (r.length) after = r.at(-1).seq; } catch { after = ring.oldestSeq - 1; }
+          }
+        })();
+      \`;
+      for (let i = 0; i < 8; i++) {
+        const w = new Worker(body, { eval: true });
+        await new Promise((r) => w.once('message', r));
+        await new Promise((r) => setTimeout(r, 5 + i * 7));
+        await w.terminate();
+      }
+      console.log('survived');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', src], { cwd: packageRoot, encoding: 'utf8' });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('survived');
+  }, 60_000);
 
   it('wait(): ready, timeout and closed outcomes, and a parked wait burns no CPU', async () => {
     const ring = TokenRing.create({ capacityBytes: 1024 });
