@@ -1,4 +1,4 @@
-import type { BreakerCountersLike, BreakerState } from './breaker-state.js';
+import type { BreakerCounters, BreakerSnapshot, BreakerState } from '../native/breaker-counters.js';
 import type { RecoveryEmitter } from './events.js';
 import { requireInteger, requireNumber } from './validate.js';
 
@@ -54,7 +54,7 @@ export class CircuitBreaker {
 
   constructor(
     readonly backend: string,
-    private readonly counters: BreakerCountersLike,
+    private readonly counters: BreakerCounters,
     private readonly slot: number,
     opts: CircuitBreakerOptions = {},
     private readonly events?: RecoveryEmitter,
@@ -76,13 +76,18 @@ export class CircuitBreaker {
     return Math.min(this.maxOpenMs, this.openMs * this.openGrowth ** Math.max(0, Math.min(openings - 1, 64)));
   }
 
+  /** When an open breaker admits its next probe (ms, this breaker's clock). */
+  private probeAt(snap: BreakerSnapshot): number {
+    return snap.openedAtMs + this.openDurationMs(snap.openings);
+  }
+
   /** Asks to send a request. A probe admission must be followed by onSuccess/onFailure with probe = true. */
   admit(): Admission {
     const now = this.now();
     const snap = this.counters.snapshot(this.slot, now);
     if (snap.state === 'closed') return { admitted: true, probe: false };
     if (snap.state === 'open') {
-      const probeAt = snap.openedAtMs + this.openDurationMs(snap.openings);
+      const probeAt = this.probeAt(snap);
       if (now < probeAt) return { admitted: false, retryInMs: probeAt - now };
       if (this.counters.transition(this.slot, 'open', 'half-open', now)) {
         this.emit('breaker:half-open', 'open', 'half-open', 'open_elapsed');
@@ -93,17 +98,9 @@ export class CircuitBreaker {
     const again = this.counters.snapshot(this.slot, now);
     if (again.state === 'closed') return { admitted: true, probe: false };
     if (again.state === 'open') {
-      return { admitted: false, retryInMs: Math.max(1, again.openedAtMs + this.openDurationMs(again.openings) - now) };
+      return { admitted: false, retryInMs: Math.max(1, this.probeAt(again) - now) };
     }
     return { admitted: false, retryInMs: 1000 };
-  }
-
-  /** Time until this breaker would admit a request (0 when it would now). Does not change state. */
-  retryInMs(): number {
-    const now = this.now();
-    const snap = this.counters.snapshot(this.slot, now);
-    if (snap.state !== 'open') return 0;
-    return Math.max(0, snap.openedAtMs + this.openDurationMs(snap.openings) - now);
   }
 
   onSuccess(probe: boolean): void {
@@ -155,7 +152,7 @@ export class CircuitBreaker {
       window: { ...s.window },
       probesInFlight: s.probesInFlight,
     };
-    if (s.state === 'open') h.retryInMs = Math.max(0, s.openedAtMs + this.openDurationMs(s.openings) - now);
+    if (s.state === 'open') h.retryInMs = Math.max(0, this.probeAt(s) - now);
     return h;
   }
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type TypedEmitterModule from 'typed-emitter';
-import type { BreakerState } from './breaker-state.js';
+import type { BreakerState } from '../native/breaker-counters.js';
 
 /** Fields every recovery event carries. */
 export interface RecoveryEventBase {
