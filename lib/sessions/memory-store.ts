@@ -13,7 +13,7 @@ export interface MemorySessionStoreOptions {
   detachedGraceMs?: number;
   /** Most sessions held at once; the oldest finished one is evicted to make room (default 10000). */
   maxSessions?: number;
-  /** Replay buffer per session in bytes, a power of two (default 131072). Memory is bounded by maxSessions × ringBytes. */
+  /** Replay buffer per session in bytes, a power of two (default 131072). A session holds up to 1.5 × this (ring, seq index, read buffer). */
   ringBytes?: number;
   /** Receives `resume` events. */
   events?: RecoveryEmitter;
