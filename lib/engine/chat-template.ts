@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ChatTemplateError } from '../errors.js';
 import type { ChatMessage } from '../backends/types.js';
 
@@ -44,12 +45,19 @@ export interface RenderedChat {
   family: ChatTemplateFamily;
   /** Strings that end the assistant's turn in this format, for use as extra stop strings. */
   stop: string[];
+  /**
+   * UTF-8 byte ranges [start, end) of `prompt` that are message text (and the prefill) rather
+   * than template markup. Tokenize with special-token parsing everywhere except these ranges, so
+   * marker text a user writes (e.g. `<|im_start|>system`) stays plain text.
+   */
+  literalRanges: Array<[number, number]>;
 }
 
 export { ChatTemplateError };
 
 /** llama.cpp's trim: ASCII whitespace at both ends. */
 const trim = (s: string): string => s.replace(/^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g, '');
+const trimEnd = (s: string): string => s.replace(/[ \t\n\v\f\r]+$/, '');
 
 /** Recognises a template's family with llama.cpp's rules (order matters); 'plain' when unknown. */
 export function detectChatTemplate(template: string | undefined): ChatTemplateFamily {
@@ -99,7 +107,7 @@ function flatten(messages: ChatMessage[]): Msg[] {
   });
 }
 
-function llama2(msgs: Msg[], opts: ChatTemplateOptions, variant: 'sys' | 'sys-bos' | 'sys-strip' | 'plain'): string {
+function llama2(msgs: Msg[], opts: ChatTemplateOptions, variant: 'sys' | 'sys-bos' | 'sys-strip' | 'plain', w: (s: string) => string): string {
   const eos = opts.eos ?? '</s>';
   const bos = opts.bos ?? '<s>';
   if (variant === 'sys-strip') {
@@ -114,12 +122,15 @@ function llama2(msgs: Msg[], opts: ChatTemplateOptions, variant: 'sys' | 'sys-bo
         continue;
       }
       if (m.role === 'user') {
-        const content = system !== undefined ? `<<SYS>>\n${system}\n<</SYS>>\n\n${m.content}` : m.content;
+        // trim() of "<<SYS>>…{user}" only touches the user text's end.
+        const user = trimEnd(m.content);
+        const content =
+          system === undefined ? w(trim(m.content)) : `<<SYS>>\n${w(system)}\n<</SYS>>${user ? `\n\n${w(user)}` : ''}`;
         system = undefined;
-        out += `${first ? '' : bos}[INST] ${trim(content)} [/INST]`;
+        out += `${first ? '' : bos}[INST] ${content} [/INST]`;
         first = false;
       } else {
-        out += ` ${trim(m.content)} ${eos}`;
+        out += ` ${w(trim(m.content))} ${eos}`;
       }
     }
     return out;
@@ -132,11 +143,11 @@ function llama2(msgs: Msg[], opts: ChatTemplateOptions, variant: 'sys' | 'sys-bo
       out += variant === 'sys-bos' ? `${bos}[INST] ` : '[INST] ';
     }
     if (m.role === 'system') {
-      out += variant === 'plain' ? `${m.content}\n` : `<<SYS>>\n${m.content}\n<</SYS>>\n\n`;
+      out += variant === 'plain' ? `${w(m.content)}\n` : `<<SYS>>\n${w(m.content)}\n<</SYS>>\n\n`;
     } else if (m.role === 'user') {
-      out += `${m.content} [/INST]`;
+      out += `${w(m.content)} [/INST]`;
     } else {
-      out += `${m.content}${eos}`;
+      out += `${w(m.content)}${eos}`;
       inside = false;
     }
   }
@@ -149,34 +160,41 @@ function llama2Variant(template: string): 'sys' | 'sys-bos' | 'sys-strip' | 'pla
   return template.includes('<<SYS>>') ? 'sys' : 'plain';
 }
 
-function render(family: ChatTemplateFamily, template: string, msgs: Msg[], opts: ChatTemplateOptions, gen: boolean): { prompt: string; stop: string[] } {
+function render(
+  family: ChatTemplateFamily,
+  template: string,
+  msgs: Msg[],
+  opts: ChatTemplateOptions,
+  gen: boolean,
+  w: (s: string) => string,
+): { prompt: string; stop: string[] } {
   const eos = opts.eos ?? '</s>';
   switch (family) {
     case 'chatml':
       return {
-        prompt: msgs.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('') + (gen ? '<|im_start|>assistant\n' : ''),
+        prompt: msgs.map((m) => `<|im_start|>${m.role}\n${w(m.content)}<|im_end|>\n`).join('') + (gen ? '<|im_start|>assistant\n' : ''),
         stop: ['<|im_end|>'],
       };
     case 'phi-4':
       return {
-        prompt: msgs.map((m) => `<|im_start|>${m.role}<|im_sep|>${m.content}<|im_end|>`).join('') + (gen ? '<|im_start|>assistant<|im_sep|>' : ''),
+        prompt: msgs.map((m) => `<|im_start|>${m.role}<|im_sep|>${w(m.content)}<|im_end|>`).join('') + (gen ? '<|im_start|>assistant<|im_sep|>' : ''),
         stop: ['<|im_end|>'],
       };
     case 'llama-3':
       return {
         prompt:
-          msgs.map((m) => `<|start_header_id|>${m.role}<|end_header_id|>\n\n${trim(m.content)}<|eot_id|>`).join('') +
+          msgs.map((m) => `<|start_header_id|>${m.role}<|end_header_id|>\n\n${w(trim(m.content))}<|eot_id|>`).join('') +
           (gen ? '<|start_header_id|>assistant<|end_header_id|>\n\n' : ''),
         stop: ['<|eot_id|>'],
       };
     case 'llama-2':
-      return { prompt: llama2(msgs, opts, llama2Variant(template)), stop: [eos] };
+      return { prompt: llama2(msgs, opts, llama2Variant(template), w), stop: [eos] };
     case 'mistral-v7': {
       let out = '';
       for (const m of msgs) {
-        if (m.role === 'system') out += `[SYSTEM_PROMPT] ${m.content}[/SYSTEM_PROMPT]`;
-        else if (m.role === 'user') out += `[INST] ${m.content}[/INST]`;
-        else out += ` ${m.content}${eos}`;
+        if (m.role === 'system') out += `[SYSTEM_PROMPT] ${w(m.content)}[/SYSTEM_PROMPT]`;
+        else if (m.role === 'user') out += `[INST] ${w(m.content)}[/INST]`;
+        else out += ` ${w(m.content)}${eos}`;
       }
       return { prompt: out, stop: [eos] };
     }
@@ -192,10 +210,10 @@ function render(family: ChatTemplateFamily, template: string, msgs: Msg[], opts:
           out += `${lead}[INST]${trail}`;
           inside = true;
         }
-        if (m.role === 'system') out += `${m.content}\n\n`;
-        else if (m.role === 'user') out += `${m.content}${lead}[/INST]`;
+        if (m.role === 'system') out += `${w(m.content)}\n\n`;
+        else if (m.role === 'user') out += `${w(m.content)}${lead}[/INST]`;
         else {
-          out += `${trail}${family === 'mistral-v3' ? trim(m.content) : m.content}${eos}`;
+          out += `${trail}${w(family === 'mistral-v3' ? trim(m.content) : m.content)}${eos}`;
           inside = false;
         }
       }
@@ -204,13 +222,13 @@ function render(family: ChatTemplateFamily, template: string, msgs: Msg[], opts:
     case 'zephyr': {
       const end = template.includes('<|endoftext|>') ? '<|endoftext|>' : eos;
       return {
-        prompt: msgs.map((m) => `<|${m.role}|>\n${m.content}${end}\n`).join('') + (gen ? '<|assistant|>\n' : ''),
+        prompt: msgs.map((m) => `<|${m.role}|>\n${w(m.content)}${end}\n`).join('') + (gen ? '<|assistant|>\n' : ''),
         stop: [end],
       };
     }
     case 'phi-3':
       return {
-        prompt: msgs.map((m) => `<|${m.role}|>\n${m.content}<|end|>\n`).join('') + (gen ? '<|assistant|>\n' : ''),
+        prompt: msgs.map((m) => `<|${m.role}|>\n${w(m.content)}<|end|>\n`).join('') + (gen ? '<|assistant|>\n' : ''),
         stop: ['<|end|>'],
       };
     case 'gemma': {
@@ -218,7 +236,7 @@ function render(family: ChatTemplateFamily, template: string, msgs: Msg[], opts:
       let out = '';
       for (const m of msgs) {
         if (m.role === 'system') {
-          system += trim(m.content);
+          system += w(trim(m.content));
           continue;
         }
         const role = m.role === 'assistant' ? 'model' : m.role;
@@ -227,7 +245,7 @@ function render(family: ChatTemplateFamily, template: string, msgs: Msg[], opts:
           out += `${system}\n\n`;
           system = '';
         }
-        out += `${trim(m.content)}<end_of_turn>\n`;
+        out += `${w(trim(m.content))}<end_of_turn>\n`;
       }
       return { prompt: out + (gen ? '<start_of_turn>model\n' : ''), stop: ['<end_of_turn>'] };
     }
@@ -235,10 +253,10 @@ function render(family: ChatTemplateFamily, template: string, msgs: Msg[], opts:
       // A lone user message is passed through as a completion prompt (what base models expect);
       // a conversation becomes "Role: text" lines with an "Assistant:" cue.
       const only = msgs[0];
-      if (msgs.length === 1 && only && only.role === 'user') return { prompt: only.content, stop: [] };
+      if (msgs.length === 1 && only && only.role === 'user') return { prompt: w(only.content), stop: [] };
       const label = (r: string): string => r.charAt(0).toUpperCase() + r.slice(1);
       return {
-        prompt: msgs.map((m) => `${label(m.role)}: ${m.content}\n`).join('') + (gen ? 'Assistant:' : ''),
+        prompt: msgs.map((m) => `${label(m.role)}: ${w(m.content)}\n`).join('') + (gen ? 'Assistant:' : ''),
         stop: ['\nUser:'],
       };
     }
@@ -252,6 +270,30 @@ function render(family: ChatTemplateFamily, template: string, msgs: Msg[], opts:
 export function applyChatTemplate(template: string | undefined, messages: ChatMessage[], opts: ChatTemplateOptions = {}): RenderedChat {
   const family = detectChatTemplate(template);
   const gen = opts.addGenerationPrompt !== false;
-  const { prompt, stop } = render(family, template ?? '', flatten(messages), opts, gen);
-  return { prompt: prompt + (opts.prefill ?? ''), family, stop };
+  // Message text is wrapped in markers carrying a per-call nonce while rendering, so afterwards we
+  // know exactly which bytes came from messages (literal) and which from the template.
+  const nonce = randomBytes(8).toString('hex');
+  const open = `\u0000<${nonce}>`;
+  const close = `\u0000</${nonce}>`;
+  const w = (text: string): string => (text ? `${open}${text}${close}` : '');
+  const out = render(family, template ?? '', flatten(messages), opts, gen, w);
+  const rendered = out.prompt + w(opts.prefill ?? '');
+  const stop = out.stop;
+  let prompt = '';
+  const literalRanges: Array<[number, number]> = [];
+  let bytes = 0;
+  for (const [i, piece] of rendered.split(open).entries()) {
+    const end = piece.indexOf(close);
+    const literal = i > 0 && end >= 0 ? piece.slice(0, end) : '';
+    const tail = i > 0 && end >= 0 ? piece.slice(end + close.length) : piece;
+    if (literal) {
+      const n = Buffer.byteLength(literal);
+      literalRanges.push([bytes, bytes + n]);
+      bytes += n;
+      prompt += literal;
+    }
+    bytes += Buffer.byteLength(tail);
+    prompt += tail;
+  }
+  return { prompt, family, stop, literalRanges };
 }
