@@ -233,7 +233,6 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
   throw serviceUnavailable('No backend of this route could take the request.', { code: 'backends_unavailable' });
 }
 
-/** The next target able to continue a broken stream, and how it would. */
 /** One admitted attempt's breaker outcome, reported exactly once. */
 class BreakerTicket {
   private settled = false;
@@ -257,6 +256,7 @@ class BreakerTicket {
   }
 }
 
+/** The next target able to continue a broken stream, and how it would. */
 function nextContinuer(
   targets: RouteTarget[],
   from: number,

@@ -1,32 +1,28 @@
-import { FINAL_PROVIDER_CODES, RETRYABLE_STATUSES } from '../backends/errors.js';
-
-/**
- * Reads what recovery needs from any thrown value. Backends throw BackendError
- * (lib/backends/errors.ts); this reads its documented fields structurally so that a plain Error
- * (a bug in a backend) is still classified sensibly: as a retryable protocol failure.
- */
-export type FailureKind = 'connect' | 'timeout' | 'http' | 'protocol' | 'aborted' | 'cut';
+import { FINAL_PROVIDER_CODES, RETRYABLE_STATUSES, type BackendErrorKind } from '../backends/errors.js';
 
 export interface Failure {
-  kind: FailureKind;
+  kind: BackendErrorKind;
   status?: number;
   retryAfterMs?: number;
   providerCode?: string;
   /** The provider's own words (BackendError.providerMessage), for rejections passed to the caller. */
   providerMessage?: string;
   retryable: boolean;
-  afterFirstToken: boolean;
   message: string;
   /** The original thrown value, kept so the caller's final error can name it. */
   error: unknown;
 }
 
-const KINDS: ReadonlySet<string> = new Set(['connect', 'timeout', 'http', 'protocol', 'aborted', 'cut']);
+const KINDS: ReadonlySet<string> = new Set<BackendErrorKind>(['connect', 'timeout', 'http', 'protocol', 'aborted', 'cut']);
 
-
+/**
+ * Reads what recovery needs from any thrown value. Backends throw BackendError
+ * (lib/backends/errors.ts); this reads its documented fields structurally so that a plain Error
+ * (a bug in a backend) is still classified sensibly: as a retryable protocol failure.
+ */
 export function describeFailure(error: unknown): Failure {
   const e = (typeof error === 'object' && error !== null ? error : {}) as Record<string, unknown>;
-  const kind = typeof e.kind === 'string' && KINDS.has(e.kind) ? (e.kind as FailureKind) : 'protocol';
+  const kind = typeof e.kind === 'string' && KINDS.has(e.kind) ? (e.kind as BackendErrorKind) : 'protocol';
   const status = typeof e.status === 'number' ? e.status : undefined;
   const providerCode = typeof e.providerCode === 'string' ? e.providerCode : undefined;
   const retryAfterMs = typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0 ? e.retryAfterMs : undefined;
@@ -42,7 +38,6 @@ export function describeFailure(error: unknown): Failure {
     providerCode,
     providerMessage: typeof e.providerMessage === 'string' ? e.providerMessage : undefined,
     retryable,
-    afterFirstToken: e.afterFirstToken === true,
     message: error instanceof Error ? error.message : String(error),
     error,
   };
