@@ -39,6 +39,7 @@ export class MemorySessionStore implements SessionStore {
     this.detachedGraceMs = requireInteger(o, 'detachedGraceMs', opts.detachedGraceMs ?? 30_000, 0);
     this.maxSessions = requireInteger(o, 'maxSessions', opts.maxSessions ?? 10_000, 1);
     this.ringBytes = requireInteger(o, 'ringBytes', opts.ringBytes ?? 131_072, 256, 2 ** 30);
+    if ((this.ringBytes & (this.ringBytes - 1)) !== 0) throw new InvalidArgumentError(`${o}: ringBytes must be a power of two, got ${this.ringBytes}`);
     this.events = opts.events;
   }
 
