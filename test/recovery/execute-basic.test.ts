@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, BackendEvent, ChatRequest } from '../../lib/backends/types.js';
 import { executeRoute, type RoutedEvent } from '../../lib/recovery/execute.js';
 
-/** A scripted in-process backend: these tests exercise routing order only; HTTP faults live in fault-*.test.ts. */
+/** A scripted in-process backend: these tests exercise routing order only; HTTP faults live in faults.test.ts. */
 function scripted(name: string, script: (req: ChatRequest) => AsyncIterable<BackendEvent>): Backend & { calls: ChatRequest[] } {
   const calls: ChatRequest[] = [];
   return {
@@ -46,7 +46,7 @@ describe('executeRoute (ordering)', () => {
     expect(b.calls[0]!.model).toBe('y');
   });
 
-  it('after the first token a failure with no target able to continue rethrows the original failure', async () => {
+  it('after the first token, a regeneration that differs is dropped and the original failure is rethrown', async () => {
     const a = scripted('a', async function* () {
       yield { type: 'start', model: 'a' };
       yield { type: 'content', text: 'par' };
