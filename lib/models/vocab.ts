@@ -24,8 +24,12 @@ export interface VocabOptions {
 
 /** The native tokenizer (native/engine/tokenizer), as exposed by the addon's test binding. */
 export interface NativeTokenizer {
-  /** Text → token ids; addSpecial adds BOS/EOS as the vocabulary asks; parseSpecial recognises control-token text. */
-  encode(text: string | Uint8Array, addSpecial?: boolean, parseSpecial?: boolean): Int32Array;
+  /**
+   * Text → token ids; addSpecial adds BOS/EOS as the vocabulary asks; parseSpecial recognises
+   * control-token text except inside `literalRanges` (flat UTF-8 byte pairs [start, end, ...],
+   * e.g. `applyChatTemplate(...).literalRanges.flat()`).
+   */
+  encode(text: string | Uint8Array, addSpecial?: boolean, parseSpecial?: boolean, literalRanges?: number[]): Int32Array;
   /** The bytes of one token (control tokens give nothing unless `special`). */
   tokenToPiece(id: number, special?: boolean): Buffer;
   /** Whole-sequence decode like llama_detokenize. */

@@ -285,13 +285,21 @@ token_id tokenizer::byte_to_token(uint8_t byte) const {
 
 // Cuts special-token text out of the input, longest special token first; control and unknown
 // tokens only when parse_special (user-defined ones always), like tokenizer_st_partition.
-std::vector<tokenizer::fragment> tokenizer::partition_special(std::string_view text, bool parse_special) const {
+std::vector<tokenizer::fragment> tokenizer::partition_special(
+    std::string_view text, bool parse_special, const std::vector<std::pair<size_t, size_t>> &literal) const {
+    const auto in_literal = [&](size_t begin, size_t end) {
+        for (const auto &r : literal) {
+            if (begin < r.second && r.first < end) return true;
+        }
+        return false;
+    };
     std::vector<fragment> frags;
     if (text.empty()) return frags;
     frags.push_back({no_token, 0, text.size()});
     for (token_id special : special_by_length_) {
         const token_type t = type_of(special);
-        if (!parse_special && (t == token_type::control || t == token_type::unknown)) continue;
+        const bool gated = t == token_type::control || t == token_type::unknown;
+        if (!parse_special && gated) continue;
         const std::string &piece = data_.tokens[static_cast<size_t>(special)];
         std::vector<fragment> next;
         next.reserve(frags.size());
@@ -302,12 +310,17 @@ std::vector<tokenizer::fragment> tokenizer::partition_special(std::string_view t
             }
             size_t start = f.offset;
             const size_t end = f.offset + f.length;
-            while (start < end) {
-                const size_t hit = text.substr(0, end).find(piece, start);
+            size_t search = start;
+            while (search < end) {
+                const size_t hit = text.substr(0, end).find(piece, search);
                 if (hit == std::string_view::npos) break;
+                if (gated && in_literal(hit, hit + piece.size())) {
+                    search = hit + 1;  // message text: this occurrence stays text
+                    continue;
+                }
                 if (hit > start) next.push_back({no_token, start, hit - start});
                 next.push_back({special, 0, 0});
-                start = hit + piece.size();
+                start = search = hit + piece.size();
             }
             if (start < end) next.push_back({no_token, start, end - start});
         }
@@ -431,8 +444,13 @@ void tokenizer::encode_bpe(std::string_view text, std::vector<token_id> &out) co
 }
 
 std::vector<token_id> tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+    return encode(text, add_special, parse_special, {});
+}
+
+std::vector<token_id> tokenizer::encode(std::string_view text, bool add_special, bool parse_special,
+                                        const std::vector<std::pair<size_t, size_t>> &literal) const {
     std::vector<token_id> out;
-    const std::vector<fragment> frags = partition_special(text, parse_special);
+    const std::vector<fragment> frags = partition_special(text, parse_special, literal);
     if (add_special && data_.add_bos) out.push_back(data_.bos_id);
     if (data_.kind == vocab_kind::spm) {
         bool prev_special = true;  // the first fragment gets the space prefix too

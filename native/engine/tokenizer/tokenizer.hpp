@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace abi::engine {
@@ -77,6 +78,11 @@ class tokenizer {
     // parse_special: recognise control tokens (e.g. "<|im_start|>") written in the text; without
     // it only user-defined tokens are recognised and control-token text is tokenized as text.
     std::vector<token_id> encode(std::string_view text, bool add_special, bool parse_special) const;
+    // As above, but control/unknown-token text inside any of the `literal` byte ranges [first,
+    // second) stays text even with parse_special: for chat prompts, where the template's markers
+    // must become control tokens but the same text typed in a message must not.
+    std::vector<token_id> encode(std::string_view text, bool add_special, bool parse_special,
+                                 const std::vector<std::pair<size_t, size_t>> &literal) const;
 
     // The bytes one token stands for (may be part of a UTF-8 character). Control/unknown tokens
     // give "" unless `special`.
@@ -113,7 +119,8 @@ class tokenizer {
         size_t offset;   // raw text start (bytes)
         size_t length;   // raw text length (bytes)
     };
-    std::vector<fragment> partition_special(std::string_view text, bool parse_special) const;
+    std::vector<fragment> partition_special(std::string_view text, bool parse_special,
+                                            const std::vector<std::pair<size_t, size_t>> &literal) const;
     void encode_spm(std::string_view text, std::vector<token_id> &out) const;
     void encode_bpe(std::string_view text, std::vector<token_id> &out) const;
     token_id byte_to_token(uint8_t byte) const;

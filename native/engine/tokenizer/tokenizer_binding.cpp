@@ -149,7 +149,22 @@ class tokenizer_wrap : public Napi::ObjectWrap<tokenizer_wrap> {
         }
         const bool add_special = info.Length() > 1 && info[1].ToBoolean().Value();
         const bool parse_special = info.Length() > 2 && info[2].ToBoolean().Value();
-        const std::vector<token_id> ids = tok_->encode(text, add_special, parse_special);
+        // Optional 4th argument: literal byte ranges as a flat [start, end, start, end, ...] list.
+        std::vector<std::pair<size_t, size_t>> literal;
+        if (info.Length() > 3 && !info[3].IsUndefined()) {
+            std::vector<double> flat;
+            if (!read_numbers(env, info[3], 0, &flat) || flat.size() % 2 != 0) {
+                return abi::throw_error(env, "ABI_ERR_INVALID_ARG",
+                                        "encode: literal ranges must be [start, end, ...] pairs");
+            }
+            for (size_t i = 0; i < flat.size(); i += 2) {
+                if (!(flat[i] >= 0 && flat[i] <= flat[i + 1] && flat[i + 1] <= static_cast<double>(text.size()))) {
+                    return abi::throw_error(env, "ABI_ERR_INVALID_ARG", "encode: a literal range is outside the text");
+                }
+                literal.emplace_back(static_cast<size_t>(flat[i]), static_cast<size_t>(flat[i + 1]));
+            }
+        }
+        const std::vector<token_id> ids = tok_->encode(text, add_special, parse_special, literal);
         auto out = Napi::Int32Array::New(env, ids.size());
         std::copy(ids.begin(), ids.end(), out.Data());
         return out;
