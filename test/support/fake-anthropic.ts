@@ -5,7 +5,7 @@
  * errors as `{"type":"error","error":{type,message},"request_id"}` with a `request-id` header, mid-stream
  * as `event: error`. Like the real API it rejects a final assistant message that ends in whitespace.
  */
-import { startFaultUpstream, type FaultUpstream, type FaultUpstreamOptions, type StreamContext, type WireFormat } from './fault-upstream.js';
+import { lastAssistantMessage, startFaultUpstream, type FaultUpstream, type FaultUpstreamOptions, type StreamContext, type WireFormat } from './fault-upstream.js';
 
 const STOP_REASONS: Record<string, string> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', content_filter: 'refusal' };
 
@@ -45,8 +45,8 @@ export const anthropicWire: WireFormat = {
   paths: ['/v1/messages'],
   contentType: 'text/event-stream; charset=utf-8',
   prefillOf(body) {
-    const last = Array.isArray(body.messages) ? body.messages[body.messages.length - 1] : undefined;
-    if (last?.role !== 'assistant') return undefined;
+    const last = lastAssistantMessage(body);
+    if (last === undefined) return undefined;
     if (typeof last.content === 'string') return last.content;
     if (Array.isArray(last.content) && last.content.every((b: any) => b.type === 'text')) return last.content.map((b: any) => b.text).join('');
     return undefined;

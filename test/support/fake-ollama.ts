@@ -4,7 +4,7 @@
  * line with done_reason and metrics (nanosecond durations, prompt_eval_count, eval_count), errors as
  * `{"error":"…"}` (HTTP body before the stream, an extra line mid-stream).
  */
-import { startFaultUpstream, type FaultUpstream, type FaultUpstreamOptions, type StreamContext, type WireFormat } from './fault-upstream.js';
+import { openaiWire, startFaultUpstream, type FaultUpstream, type FaultUpstreamOptions, type StreamContext, type WireFormat } from './fault-upstream.js';
 
 function line(ctx: StreamContext, extra: Record<string, unknown>): string {
   return `${JSON.stringify({ model: ctx.model, created_at: '2026-01-01T00:00:00.1Z', ...extra })}\n`;
@@ -14,10 +14,8 @@ export const ollamaWire: WireFormat = {
   name: 'ollama',
   paths: ['/api/chat'],
   contentType: 'application/x-ndjson',
-  prefillOf(body) {
-    const last = Array.isArray(body.messages) ? body.messages[body.messages.length - 1] : undefined;
-    return last?.role === 'assistant' && typeof last.content === 'string' ? last.content : undefined;
-  },
+  // Ollama's chat messages have the same shape as OpenAI's.
+  prefillOf: openaiWire.prefillOf,
   head: () => [],
   token: (ctx, text) => [line(ctx, { message: { role: 'assistant', content: text }, done: false })],
   toolCall: (ctx, _i, call) => [

@@ -328,14 +328,20 @@ function wait(ms: number, res: http.ServerResponse): Promise<void> {
   });
 }
 
+/** The request's final message when it is an assistant turn (the continuation form of every format here). */
+export function lastAssistantMessage(body: any): any {
+  const last = Array.isArray(body.messages) ? body.messages[body.messages.length - 1] : undefined;
+  return last?.role === 'assistant' ? last : undefined;
+}
+
 /** OpenAI Chat Completions SSE, as in provider-streams.md §2. */
 export const openaiWire: WireFormat = {
   name: 'openai',
   paths: ['/v1/chat/completions'],
   contentType: 'text/event-stream',
-  prefillOf(body) {
-    const last = Array.isArray(body.messages) ? body.messages[body.messages.length - 1] : undefined;
-    return last?.role === 'assistant' && typeof last.content === 'string' ? last.content : undefined;
+  prefillOf: (body) => {
+    const last = lastAssistantMessage(body);
+    return typeof last?.content === 'string' ? last.content : undefined;
   },
   head: (ctx) => [chunk(ctx, { role: 'assistant', content: '' }, null)],
   token: (ctx, text) => [chunk(ctx, { content: text }, null)],
