@@ -4,7 +4,36 @@
  * (refused, reset, timeouts, aborts) onto BackendError kinds.
  */
 import { Pool, type Dispatcher } from 'undici';
+import type { ConfigReader } from '../config/reader.js';
 import { BackendError, type BackendErrorKind } from './errors.js';
+
+/**
+ * Reads an upstream base URL from config: absolute http(s), no credentials in it (they belong in
+ * `apiKey`), trailing slashes removed. Required unless `def` is given.
+ */
+export function readHttpBaseUrl(r: ConfigReader, key = 'baseUrl', def?: string): string {
+  const baseUrl = def === undefined ? r.requiredString(key) : r.string(key, def);
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    return r.fail(key, `must be an absolute http(s) URL, got ${JSON.stringify(baseUrl)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') r.fail(key, `must use http or https, got ${url.protocol}`);
+  if (url.username || url.password) r.fail(key, 'must not contain credentials; use apiKey');
+  return baseUrl.replace(/\/+$/, '');
+}
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/** Checks extra request headers from config (`r.stringMap(key)`): valid names, no CR/LF/NUL in values (header injection). */
+export function checkHeaderMap(r: ConfigReader, headers: Record<string, string>, key = 'headers'): Record<string, string> {
+  for (const name of Object.keys(headers)) {
+    if (!HEADER_NAME.test(name)) r.fail(`${key}.${name}`, 'is not a valid HTTP header name');
+    if (/[\r\n\0]/.test(headers[name]!)) r.fail(`${key}.${name}`, 'must not contain CR, LF or NUL');
+  }
+  return headers;
+}
 
 export interface UpstreamPoolOptions {
   /** Most simultaneous connections to this upstream. */
@@ -91,7 +120,8 @@ export function toBackendError(err: unknown, ctx: TransportErrorContext): Backen
     kind = 'aborted';
     what = 'request was aborted by the caller';
   } else if (code === 'UND_ERR_CONNECT_TIMEOUT') {
-    kind = 'connect';
+    // A timeout, not a refusal: recovery fails over at once instead of paying connectMs per retry.
+    kind = 'timeout';
     what = 'connect timed out';
   } else if (code === 'UND_ERR_HEADERS_TIMEOUT') {
     kind = 'timeout';

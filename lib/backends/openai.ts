@@ -13,7 +13,7 @@ import type { Dispatcher, Pool } from 'undici';
 import type { ConfigReader, SecretLike } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
 import { BackendError, classifyHttpError, defaultRetryable, scrubSecrets } from './errors.js';
-import { createUpstreamPool, endpointPath, readBodyText, toBackendError } from './http-client.js';
+import { checkHeaderMap, createUpstreamPool, endpointPath, readBodyText, readHttpBaseUrl, toBackendError } from './http-client.js';
 import type { BackendDeps, BackendTypeDefinition } from './registry.js';
 import type { Backend, BackendEvent, ChatMessage, ChatRequest, FinishReason, ToolCallDelta, Usage } from './types.js';
 
@@ -465,32 +465,17 @@ function isUsage(u: unknown): u is Usage {
 }
 
 export function readOpenAIConfig(r: ConfigReader, base: BackendConfigBase): OpenAIBackendConfig {
-  const baseUrl = r.requiredString('baseUrl');
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    return r.fail('baseUrl', `must be an absolute http(s) URL, got ${JSON.stringify(baseUrl)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') r.fail('baseUrl', `must use http or https, got ${url.protocol}`);
-  if (url.username || url.password) r.fail('baseUrl', 'must not contain credentials; use apiKey');
   const out: OpenAIBackendConfig = {
     ...base,
     type: 'openai',
-    baseUrl: baseUrl.replace(/\/+$/, ''),
+    baseUrl: readHttpBaseUrl(r),
     maxConnections: r.int('maxConnections', 256, { min: 1, max: 65_536 }),
     maxTokensField: r.oneOf('maxTokensField', ['max_tokens', 'max_completion_tokens'] as const, 'max_tokens'),
   };
   const apiKey = r.secret('apiKey');
   if (apiKey) out.apiKey = apiKey;
   const headers = r.stringMap('headers');
-  if (headers) {
-    for (const name of Object.keys(headers)) {
-      if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) r.fail(`headers.${name}`, 'is not a valid HTTP header name');
-      if (/[\r\n\0]/.test(headers[name]!)) r.fail(`headers.${name}`, 'must not contain CR, LF or NUL');
-    }
-    out.headers = headers;
-  }
+  if (headers) out.headers = checkHeaderMap(r, headers);
   const models = r.stringArray('models');
   if (models) out.models = models;
   return out;

@@ -14,7 +14,7 @@ describe('toBackendError', () => {
     [withCode('ECONNRESET'), ctx, 'connect'],
     [withCode('ECONNRESET'), { ...ctx, responseStarted: true }, 'cut'],
     [withCode('UND_ERR_SOCKET'), { ...ctx, responseStarted: true }, 'cut'],
-    [withCode('UND_ERR_CONNECT_TIMEOUT'), ctx, 'connect'],
+    [withCode('UND_ERR_CONNECT_TIMEOUT'), ctx, 'timeout'],
     [withCode('UND_ERR_HEADERS_TIMEOUT'), ctx, 'timeout'],
     [withCode('UND_ERR_BODY_TIMEOUT'), { ...ctx, responseStarted: true }, 'timeout'],
     [new Error('wrapped', { cause: withCode('ENOTFOUND') }), ctx, 'connect'],
