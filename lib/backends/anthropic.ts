@@ -8,7 +8,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher, Pool } from 'undici';
 import type { ConfigReader } from '../config/reader.js';
-import type { BackendConfigBase } from '../config/sections/backends.js';
+import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
 import { BackendError, classifyHttpError } from './errors.js';
 import { createUpstreamPool, endpointPath, readBodyText, toBackendError } from './http-client.js';
 import type { BackendTypeDefinition } from './registry.js';
@@ -29,7 +29,11 @@ export interface AnthropicBackendConfig {
   headers?: Record<string, string>;
   /** Models listed by GET /v1/models. */
   models?: string[];
-  timeouts?: { connectMs?: number; firstTokenMs?: number; idleMs?: number; totalMs?: number };
+  /**
+   * `backends.<name>.timeouts` (docs/recovery.md). The backend applies connectMs (default 10000) and
+   * totalMs as its read limit (default 300000); executeRoute enforces firstTokenMs and idleMs.
+   */
+  timeouts?: Partial<BackendTimeouts>;
 }
 
 export interface BackendDeps {
@@ -404,7 +408,7 @@ export async function* postAndRead(
  * The keep-alive pool of an anthropic or ollama backend. Response waits are bounded by `totalMs` only:
  * the first-token and idle limits are executeRoute's attempt timers (lib/recovery/attempt.ts).
  */
-export function upstreamPool(baseUrl: URL, timeouts: AnthropicBackendConfig['timeouts'] = {}): Pool {
+export function upstreamPool(baseUrl: URL, timeouts: Partial<BackendTimeouts> = {}): Pool {
   const readLimitMs = timeouts.totalMs ?? 300_000;
   return createUpstreamPool(baseUrl, { connections: 128, connectMs: timeouts.connectMs ?? 10_000, headersTimeoutMs: readLimitMs, bodyTimeoutMs: readLimitMs });
 }
@@ -453,10 +457,6 @@ export function checkHeaders(r: ConfigReader, headers: Record<string, string>): 
     if (/[\r\n\0]/.test(headers[name]!)) r.fail(`headers.${name}`, 'must not contain CR, LF or NUL');
   }
   return headers;
-}
-
-export function createAnthropicBackend(name: string, config: AnthropicBackendConfig, deps: BackendDeps = {}): Backend {
-  return new AnthropicBackend(name, config, deps);
 }
 
 export const anthropicBackendType: BackendTypeDefinition<AnthropicConfigEntry> = {

@@ -4,7 +4,7 @@
  * without a `done: true` line is a cut stream; counts that Ollama omits are unknown, not zero.
  */
 import type { ConfigReader } from '../config/reader.js';
-import type { BackendConfigBase } from '../config/sections/backends.js';
+import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
 import { checkHeaders, keySecrets, postAndRead, readBaseUrl, revealKey, upstreamPool, type BackendDeps, type UpstreamEndpoint } from './anthropic.js';
 import { BackendError, classifyHttpError } from './errors.js';
 import { endpointPath } from './http-client.js';
@@ -28,7 +28,11 @@ export interface OllamaBackendConfig {
   /** Models listed by GET /v1/models. */
   models?: string[];
   headers?: Record<string, string>;
-  timeouts?: { connectMs?: number; firstTokenMs?: number; idleMs?: number; totalMs?: number };
+  /**
+   * `backends.<name>.timeouts` (docs/recovery.md). The backend applies connectMs (default 10000) and
+   * totalMs as its read limit (default 300000); executeRoute enforces firstTokenMs and idleMs.
+   */
+  timeouts?: Partial<BackendTimeouts>;
 }
 
 export class OllamaBackend implements Backend {
@@ -201,10 +205,6 @@ export function toOllamaRequest(req: ChatRequest, config: Pick<OllamaBackendConf
     else if (rf.type === 'json_schema' && rf.json_schema?.schema) body.format = rf.json_schema.schema;
   }
   return body;
-}
-
-export function createOllamaBackend(name: string, config: OllamaBackendConfig, deps: BackendDeps = {}): Backend {
-  return new OllamaBackend(name, config, deps);
 }
 
 /** Validated `backends.<name>` of type ollama. */
