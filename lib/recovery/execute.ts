@@ -1,6 +1,6 @@
 import type { BackendEvent, ChatRequest } from '../backends/types.js';
 import { ApiError, serviceUnavailable } from '../protocol/errors.js';
-import { runAttempt, type AttemptTimeouts } from './attempt.js';
+import { runAttempt } from './attempt.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
 import { prefixMismatch, streamCut } from './errors.js';
 import type { RecoveryEmitter } from './events.js';
@@ -26,8 +26,6 @@ export interface RecoveryRuntime {
    * the already-sent prefix matches (true, default), or be skipped so the stream ends with an error (false).
    */
   regenerateOnFailover?: boolean;
-  /** Timeouts for targets that do not carry their own. */
-  defaultTimeouts?: AttemptTimeouts;
   logger?: RecoveryLogger;
 }
 
@@ -36,7 +34,7 @@ export interface ExecuteOptions {
   events?: RecoveryEmitter;
   /** Text already delivered to the caller by an earlier run: every target continues after it. */
   alreadySent?: string;
-  /** Retry policy, breakers and defaults; without it: default retry policy, no breakers, no timeouts. */
+  /** Retry policy and breakers; without it: the default retry policy and no breakers. Timeouts come from each target. */
   recovery?: RecoveryRuntime;
 }
 
@@ -102,7 +100,6 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
       const req: ChatRequest = { ...request, model: target.model };
       delete req.prefill;
       if (mode === 'prefill') req.prefill = delivered;
-      const timeouts = target.timeouts ?? rt.defaultTimeouts ?? {};
 
       const pendingUsage: BackendEvent[] = [];
       let verified = mode === 'regenerate' ? 0 : delivered.length;
@@ -112,7 +109,7 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
       try {
         yield { type: 'attempt', backend: name, model: target.model, attempt: attemptNo };
         try {
-          for await (const event of runAttempt(target.backend, req, opts.signal, timeouts)) {
+          for await (const event of runAttempt(target.backend, req, opts.signal, target.timeouts ?? {})) {
             if (event.type === 'start') {
               if (!startSent) pendingStartModel = event.model;
               continue;
