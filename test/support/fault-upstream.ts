@@ -118,8 +118,6 @@ export interface FaultUpstream {
   downFor(ms: number, retryAfter?: string): void;
   /** Requests whose model was `model`. */
   requestsFor(model: string): RecordedRequest[];
-  /** Destroys every open connection (a crash, as seen by the client). */
-  destroyConnections(): void;
   close(): Promise<void>;
 }
 
@@ -283,9 +281,6 @@ export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<Fa
       downRetryAfter = retryAfter;
     },
     requestsFor: (model) => requests.filter((r) => r.body?.model === model),
-    destroyConnections() {
-      for (const s of sockets) s.destroy();
-    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
