@@ -110,14 +110,11 @@ export interface FaultUpstreamOptions {
 export interface FaultUpstream {
   /** `http://127.0.0.1:PORT` (no path). */
   origin: string;
-  port: number;
   requests: RecordedRequest[];
   /** Answer the next request with this scenario (FIFO). */
   enqueue(...scenarios: FaultScenario[]): void;
   /** Answer every request with 503 (and this Retry-After, if given) until `ms` from now, then recover. */
   downFor(ms: number, retryAfter?: string): void;
-  /** Requests whose model was `model`. */
-  requestsFor(model: string): RecordedRequest[];
   close(): Promise<void>;
 }
 
@@ -273,14 +270,12 @@ export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<Fa
 
   return {
     origin: `http://127.0.0.1:${port}`,
-    port,
     requests,
     enqueue: (...s) => void queue.push(...s),
     downFor(ms, retryAfter) {
       downUntil = performance.now() + ms;
       downRetryAfter = retryAfter;
     },
-    requestsFor: (model) => requests.filter((r) => r.body?.model === model),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
