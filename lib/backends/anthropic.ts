@@ -4,6 +4,8 @@
  * messages hoisted to `system`, tools/tool_choice/tool_calls/tool messages ↔ tools/tool_use/tool_result,
  * streamed input_json_delta → tool_calls deltas, stop_reason → finish_reason, usage from message_start
  * and the cumulative message_delta. `prefill` becomes a trailing assistant message (continuation).
+ * It also holds what the ollama backend shares with it (postAndRead over http-client.ts, upstreamPool,
+ * readBaseUrl, checkHeaders), for want of a shared backend file owned by the same module.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher, Pool } from 'undici';
