@@ -3,12 +3,12 @@ import type { Backend, BackendEvent, ChatRequest } from '../../lib/backends/type
 import { executeRoute, type RoutedEvent } from '../../lib/recovery/execute.js';
 
 /** A scripted in-process backend: these tests exercise routing order only; HTTP faults live in faults.test.ts. */
-function scripted(name: string, script: (req: ChatRequest) => AsyncIterable<BackendEvent>): Backend & { calls: ChatRequest[] } {
+function scripted(name: string, script: (req: ChatRequest) => AsyncIterable<BackendEvent>, continuation = false): Backend & { calls: ChatRequest[] } {
   const calls: ChatRequest[] = [];
   return {
     name,
     type: 'scripted',
-    continuation: false,
+    continuation,
     calls,
     stream(req) {
       calls.push(req);
@@ -66,6 +66,21 @@ describe('executeRoute (ordering)', () => {
     expect(b.calls).toHaveLength(1);
     expect(b.calls[0]!.prefill).toBeUndefined();
     expect(seen.filter((e) => e.type === 'content')).toEqual([{ type: 'content', text: 'par' }]);
+  });
+
+  it('alreadySent: a continuation target gets it as prefill, a regenerating one has it verified; only the rest is sent', async () => {
+    const answer = async function* (req: ChatRequest): AsyncGenerator<BackendEvent> {
+      yield { type: 'content', text: req.prefill === undefined ? 'Hello' : 'Hello'.slice(req.prefill.length) };
+      yield { type: 'finish', reason: 'stop' };
+    };
+    const continuing = scripted('c', answer, true);
+    const regenerating = scripted('r', answer);
+    const signal = new AbortController().signal;
+    const viaPrefill = await collect(executeRoute([{ backend: continuing, model: 'x' }], req, { signal, alreadySent: 'Hel' }));
+    const viaRegeneration = await collect(executeRoute([{ backend: regenerating, model: 'y' }], req, { signal, alreadySent: 'Hel' }));
+    expect(continuing.calls[0]!.prefill).toBe('Hel');
+    expect(regenerating.calls[0]!.prefill).toBeUndefined();
+    for (const events of [viaPrefill, viaRegeneration]) expect(events.filter((e) => e.type === 'content')).toEqual([{ type: 'content', text: 'lo' }]);
   });
 
   it('treats a stream without finish as cut', async () => {
