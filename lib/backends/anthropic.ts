@@ -4,15 +4,15 @@
  * messages hoisted to `system`, tools/tool_choice/tool_calls/tool messages ↔ tools/tool_use/tool_result,
  * streamed input_json_delta → tool_calls deltas, stop_reason → finish_reason, usage from message_start
  * and the cumulative message_delta. `prefill` becomes a trailing assistant message (continuation).
- * It also holds what the ollama backend shares with it (postAndRead over http-client.ts, upstreamPool,
- * readBaseUrl, checkHeaders), for want of a shared backend file owned by the same module.
+ * It also holds what the ollama backend shares with it (postAndRead over http-client.ts, upstreamPool),
+ * for want of a shared backend file owned by the same module.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher, Pool } from 'undici';
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
 import { BackendError, classifyHttpError } from './errors.js';
-import { createUpstreamPool, endpointPath, readBodyText, toBackendError } from './http-client.js';
+import { checkHeaderMap, createUpstreamPool, endpointPath, readBodyText, readHttpBaseUrl, toBackendError } from './http-client.js';
 import type { BackendTypeDefinition } from './registry.js';
 import type { Backend, BackendEvent, ChatMessage, ChatRequest, ContentPart, FinishReason, ToolCallDelta, Usage } from './types.js';
 
@@ -424,7 +424,7 @@ export interface AnthropicConfigEntry extends BackendConfigBase {
 /** Reads the anthropic keys; `continuation` defaults to true here because the Messages API continues a trailing assistant turn. */
 export function readAnthropicConfig(r: ConfigReader, base: BackendConfigBase): AnthropicConfigEntry {
   const settings: AnthropicBackendConfig = {
-    baseUrl: readBaseUrl(r, 'https://api.anthropic.com'),
+    baseUrl: readHttpBaseUrl(r, 'baseUrl', 'https://api.anthropic.com'),
     anthropicVersion: r.string('anthropicVersion', '2023-06-01'),
     defaultMaxTokens: r.int('defaultMaxTokens', 4096, { min: 1, max: 1_000_000 }),
     continuation: r.raw.continuation === undefined ? true : base.continuation,
@@ -433,32 +433,10 @@ export function readAnthropicConfig(r: ConfigReader, base: BackendConfigBase): A
   const apiKey = r.secret('apiKey');
   if (apiKey) settings.apiKey = () => apiKey.revealString();
   const headers = r.stringMap('headers');
-  if (headers) settings.headers = checkHeaders(r, headers);
+  if (headers) settings.headers = checkHeaderMap(r, headers);
   const models = r.stringArray('models');
   if (models) settings.models = models;
   return { ...base, type: 'anthropic', continuation: settings.continuation!, settings };
-}
-
-/** An absolute http(s) URL without credentials, trailing slashes removed. */
-export function readBaseUrl(r: ConfigReader, def: string): string {
-  const baseUrl = r.string('baseUrl', def);
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    return r.fail('baseUrl', `must be an absolute http(s) URL, got ${JSON.stringify(baseUrl)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') r.fail('baseUrl', `must use http or https, got ${url.protocol}`);
-  if (url.username || url.password) r.fail('baseUrl', 'must not contain credentials; use apiKey');
-  return baseUrl.replace(/\/+$/, '');
-}
-
-export function checkHeaders(r: ConfigReader, headers: Record<string, string>): Record<string, string> {
-  for (const name of Object.keys(headers)) {
-    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) r.fail(`headers.${name}`, 'is not a valid HTTP header name');
-    if (/[\r\n\0]/.test(headers[name]!)) r.fail(`headers.${name}`, 'must not contain CR, LF or NUL');
-  }
-  return headers;
 }
 
 export const anthropicBackendType: BackendTypeDefinition<AnthropicConfigEntry> = {

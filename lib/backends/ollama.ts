@@ -5,9 +5,9 @@
  */
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
-import { checkHeaders, keySecrets, postAndRead, readBaseUrl, revealKey, upstreamPool, type BackendDeps, type UpstreamEndpoint } from './anthropic.js';
+import { keySecrets, postAndRead, revealKey, upstreamPool, type BackendDeps, type UpstreamEndpoint } from './anthropic.js';
 import { BackendError, classifyHttpError } from './errors.js';
-import { endpointPath } from './http-client.js';
+import { checkHeaderMap, endpointPath, readHttpBaseUrl } from './http-client.js';
 import type { BackendTypeDefinition } from './registry.js';
 import type { Backend, BackendEvent, ChatMessage, ChatRequest, ContentPart, FinishReason } from './types.js';
 
@@ -215,7 +215,7 @@ export interface OllamaConfigEntry extends BackendConfigBase {
 
 export function readOllamaConfig(r: ConfigReader, base: BackendConfigBase): OllamaConfigEntry {
   const settings: OllamaBackendConfig = {
-    baseUrl: readBaseUrl(r, 'http://127.0.0.1:11434'),
+    baseUrl: readHttpBaseUrl(r, 'baseUrl', 'http://127.0.0.1:11434'),
     continuation: base.continuation,
     timeouts: base.timeouts,
   };
@@ -226,7 +226,7 @@ export function readOllamaConfig(r: ConfigReader, base: BackendConfigBase): Olla
   const numCtx = r.int('numCtx', undefined, { min: 1 });
   if (numCtx !== undefined) settings.numCtx = numCtx;
   const headers = r.stringMap('headers');
-  if (headers) settings.headers = checkHeaders(r, headers);
+  if (headers) settings.headers = checkHeaderMap(r, headers);
   const models = r.stringArray('models');
   if (models) settings.models = models;
   return { ...base, type: 'ollama', settings };
