@@ -120,6 +120,12 @@ function readSession(r: ConfigReader): RecoverySessionConfig {
   return out;
 }
 
+function readMidStream(r: ConfigReader): RecoveryMidStreamConfig {
+  const out: RecoveryMidStreamConfig = { nonContinuation: r.oneOf('nonContinuation', ['regenerate', 'error'] as const, 'regenerate') };
+  r.done();
+  return out;
+}
+
 export const recoverySection: ConfigSection<RecoveryConfig> = {
   key: 'recovery',
   parse(input) {
@@ -128,12 +134,7 @@ export const recoverySection: ConfigSection<RecoveryConfig> = {
       retry: readRetry(r.section('retry')),
       breaker: readBreaker(r.section('breaker')),
       session: readSession(r.section('session')),
-      midStream: (() => {
-        const m = r.section('midStream');
-        const v = { nonContinuation: m.oneOf('nonContinuation', ['regenerate', 'error'] as const, 'regenerate') };
-        m.done();
-        return v;
-      })(),
+      midStream: readMidStream(r.section('midStream')),
     };
     r.done();
     return out;
