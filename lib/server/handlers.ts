@@ -6,7 +6,7 @@ import { ChunkBuilder, CompletionAccumulator } from '../protocol/chunks.js';
 import { ApiError, badRequest, gone, notFound, toApiError } from '../protocol/errors.js';
 import { validateChatCompletionRequest } from '../protocol/openai.js';
 import type { RequestInfo, ServerContext } from './context.js';
-import { readJsonBody } from './body.js';
+import { readJsonBody, requireObject } from './body.js';
 import { sendError, sendJson } from './respond.js';
 import { admitRequest, assertStreamCapacity, serveLiveStream, serveSessionReplay, startStream } from './streams.js';
 import type { RouteContext } from './router.js';
@@ -144,6 +144,7 @@ export function models(ctx: ServerContext): Handler {
 export function health(ctx: ServerContext): Handler {
   return async (_req, res) => {
     const draining = !ctx.lifecycle.accepting;
+    const backends = ctx.runtime().gateway.health();
     sendJson(
       res,
       draining ? 503 : 200,
@@ -152,7 +153,9 @@ export function health(ctx: ServerContext): Handler {
         active_streams: ctx.runs.size,
         sessions: ctx.sessions.size,
         uptime_seconds: Math.floor((Date.now() - ctx.startedAt) / 1000),
-        backends: ctx.runtime().gateway.health(),
+        // True when some backend (the local engine) reports a loaded model.
+        model_loaded: Object.values(backends).some((b) => b.model_loaded === true),
+        backends,
       },
       draining ? { connection: 'close' } : {},
     );
@@ -168,9 +171,45 @@ export function metrics(ctx: ServerContext): Handler {
   };
 }
 
-/** POST /admin/reload: a config that fails validation is refused (400) and the old one keeps serving. */
+/** A backend that can swap its model file in place (the local engine). */
+interface ModelReloadable {
+  reloadModel(modelPath: string): Promise<{ model: string; path: string; drained: boolean }>;
+}
+
+/** `{backend, modelPath}`: swaps one backend's model; the old model keeps serving if the new one fails. */
+async function reloadModel(ctx: ServerContext, res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+  const { backend: name, modelPath } = body;
+  if (typeof name !== 'string' || name === '') throw badRequest(`'backend' must name a configured backend.`, 'backend', 'invalid_value');
+  if (typeof modelPath !== 'string' || modelPath === '') throw badRequest(`'modelPath' must be a path to a model file.`, 'modelPath', 'invalid_value');
+  const backend = ctx.runtime().gateway.backends.get(name) as (Partial<ModelReloadable> & object) | undefined;
+  if (!backend) throw notFound(`No backend named '${name}'.`, 'backend_not_found', 'backend');
+  if (typeof backend.reloadModel !== 'function') {
+    throw badRequest(`Backend '${name}' cannot reload a model; reload the config file instead (POST /admin/reload without a body).`, 'backend', 'not_reloadable');
+  }
+  try {
+    const result = await backend.reloadModel(modelPath);
+    sendJson(res, 200, { status: 'reloaded', backend: name, ...result });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ABI_ERR_MODEL_RELOAD') throw badRequest((err as Error).message, 'modelPath', 'model_reload_failed');
+    throw err;
+  }
+}
+
+/**
+ * POST /admin/reload. Without a body: re-reads the config file; a config that fails validation is
+ * refused (400) and the old one keeps serving. With `{backend, modelPath}`: reloads that backend's model.
+ */
 export function adminReload(ctx: ServerContext): Handler {
-  return async (_req, res, info) => {
+  return async (req, res, info) => {
+    const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody) {
+      const body = requireObject(await readJsonBody(req, ctx.runtime().settings));
+      if (body.backend !== undefined || body.modelPath !== undefined) {
+        await reloadModel(ctx, res, body);
+        info.log.info({ backend: body.backend }, 'model reloaded');
+        return;
+      }
+    }
     try {
       await ctx.reload();
     } catch (err) {

@@ -29,6 +29,7 @@ import { createServerEmitter, type AbiServerEmitter } from './events.js';
 import * as handlers from './handlers.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { sendError } from './respond.js';
+import { RAW_SECURITY_HEADERS } from './raw-headers.js';
 import { Router } from './router.js';
 import { resolveServerSettings, type ServerSettings } from './settings.js';
 import { WS_PATH, WsEndpoint } from './ws.js';
@@ -111,12 +112,20 @@ function isFullRecovery(r: AbiServerConfig['recovery']): r is RecoveryConfig {
   return r !== undefined && 'retry' in r && 'breaker' in r;
 }
 
-async function buildRuntime(config: AbiServerConfig, options: AbiServerOptions, logger: Logger, events: RecoveryEmitter): Promise<Runtime> {
+async function buildRuntime(
+  config: AbiServerConfig,
+  options: AbiServerOptions,
+  logger: Logger,
+  events: RecoveryEmitter,
+  onMalformedChunks: (backend: string, n: number) => void,
+): Promise<Runtime> {
   const settings = resolveServerSettings(config.server);
   const auth = await createAuthenticator(config.auth ?? {}, { logger });
   const backends = new Map<string, Backend>();
   const timeouts = new Map<string, AttemptTimeouts>();
-  const build = options.createBackend ?? ((name: string, entry: BackendConfigLike) => createBackend(name, entry as unknown as BackendConfig, { logger }));
+  const build =
+    options.createBackend ??
+    ((name: string, entry: BackendConfigLike) => createBackend(name, entry as unknown as BackendConfig, { logger, onMalformedChunks }));
   for (const [name, entry] of Object.entries(config.backends ?? {})) {
     backends.set(name, await build(name, entry));
     if (entry.timeouts) timeouts.set(name, entry.timeouts);
@@ -154,6 +163,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
   logRecovery(recoveryEvents, logger);
   let runtime: Runtime | undefined;
   let metrics: ServerMetrics;
+  let countMalformed: (backend: string, n: number) => void = () => {};
   if (options.metrics) metrics = options.metrics;
   else {
     const m = createMetrics();
@@ -170,6 +180,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     // Breaker gauges are read at scrape time from whichever config generation is current.
     const currentBreakers = { health: () => runtime?.breakers?.health() ?? {} } as unknown as BreakerRegistry;
     registerRecoveryMetrics(m.registry, recoveryEvents, currentBreakers);
+    countMalformed = (backend, n) => m.malformedChunks.inc({ backend }, n);
     metrics = m;
   }
   const sessions = options.sessions ?? createSessionStore(config.recovery?.session ?? {}, { events: recoveryEvents });
@@ -180,7 +191,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
   let openResponses = 0;
   let idleResponses: (() => void) | undefined;
 
-  const initialized = buildRuntime(config, options, logger, recoveryEvents).then((rt) => {
+  const initialized = buildRuntime(config, options, logger, recoveryEvents, countMalformed).then((rt) => {
     runtime = rt;
   });
   initialized.catch(() => {});
@@ -205,7 +216,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
       const nextConfig = options.loadConfig
         ? await options.loadConfig(options.configPath)
         : (loadConfig(options.configPath) as unknown as AbiServerConfig);
-      const next = await buildRuntime(nextConfig, options, logger, recoveryEvents);
+      const next = await buildRuntime(nextConfig, options, logger, recoveryEvents, countMalformed);
       const previous = runtime;
       runtime = next;
       limiter.updateConfig(nextConfig.rateLimits ?? {});
@@ -294,7 +305,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
         await initialized;
         const { path } = pathOf(req);
         if (path !== WS_PATH) {
-          socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify(notFound(`No WebSocket endpoint at ${path.slice(0, 200)}.`, 'route_not_found').toEnvelope())}`);
+          socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n${RAW_SECURITY_HEADERS}connection: close\r\n\r\n${JSON.stringify(notFound(`No WebSocket endpoint at ${path.slice(0, 200)}.`, 'route_not_found').toEnvelope())}`);
           return;
         }
         await wsEndpoint().handleUpgrade(req, socket, head, { requestId, principalId: ANONYMOUS.id, principal: ANONYMOUS, log });
@@ -316,7 +327,10 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
       status === 431 ? 'Request headers are larger than the server accepts.' : status === 408 ? 'The request was not received in time.' : 'Malformed HTTP request.';
     const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request' } });
     logger.warn({ code: err.code, status }, 'client error');
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `${RAW_SECURITY_HEADERS}connection: close\r\n\r\n${body}`,
+    );
   }
 
   async function listen(port?: number, host?: string): Promise<ListenAddress> {

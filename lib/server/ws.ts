@@ -11,6 +11,7 @@ import type { Principal } from '../security/types.js';
 import type { StreamSession } from '../sessions/types.js';
 import type { RequestInfo, ServerContext } from './context.js';
 import { nextMacrotask } from './session-pump.js';
+import { RAW_SECURITY_HEADERS } from './raw-headers.js';
 import { admitRequest, followerOf, startStream } from './streams.js';
 
 export const WS_PATH = '/api/stream/ws';
@@ -35,7 +36,7 @@ function refuseUpgrade(socket: Duplex, err: unknown): void {
     .join('');
   socket.end(
     `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`,
+      `content-length: ${Buffer.byteLength(body)}\r\n${headers}${RAW_SECURITY_HEADERS}connection: close\r\n\r\n${body}`,
   );
 }
 

@@ -44,21 +44,24 @@ describe('abi serve', () => {
     expect(unknown.stderr).toContain('sever');
   });
 
-  it('says plainly that --model is not available yet', async () => {
-    const r = await runAbi(['serve', '--model', '/tmp/x.gguf'], { env, cwd: dir });
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/--model is not available yet/);
+  it('refuses a missing --model file, and --model together with --config, with exit 2', async () => {
+    const missing = await runAbi(['serve', '--model', join(dir, 'nope.gguf')], { env, cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('nope.gguf');
+    const both = await runAbi(['serve', '--model', join(dir, 'nope.gguf'), '--config', writeConfig('x.json', {})], { env, cwd: dir });
+    expect(both.code).toBe(2);
   });
 
-  it('with no config file serves /health and answers completions with a clear 503', async () => {
-    const abi = await spawnAbiServe(['--port', '0'], { env, cwd: dir });
+  it('with no config file prints exactly the listening line and serves the built-in demo model', async () => {
+    const abi = await spawnAbiServe(['--port', '0'], { env, cwd: dir, readyTimeoutMs: 60_000 });
     try {
       expect(abi.stdout()).toBe(`abi listening on ${abi.url}\n`);
       expect(abi.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect((await sseRequest(`${abi.url}/health`)).json.status).toBe('ok');
-      const r = await sseRequest(`${abi.url}/v1/chat/completions`, { body: chat });
-      expect(r.status).toBe(503);
-      expect(r.json.error.message).toMatch(/No backend is configured/);
+      const health = await sseRequest(`${abi.url}/health`);
+      expect(health.json.status).toBe('ok');
+      expect(health.json.model_loaded).toBe(true);
+      const models = await sseRequest(`${abi.url}/v1/models`);
+      expect(models.json.data.map((m: { id: string }) => m.id)).toContain('abi-demo');
     } finally {
       abi.kill('SIGTERM');
       expect((await abi.exited).code).toBe(0);

@@ -7,10 +7,10 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { createBackend } from '../../backends/registry.js';
 import { loadConfig } from '../../config/index.js';
 import { DEMO_MODEL_NAME, ensureDemoModel } from '../../models/demo-model.js';
 import { createLogger } from '../../observability/logger.js';
+import { scrubPatterns } from '../../security/secrets.js';
 import { openSecretsRuntime, readSecretsSection, type SecretsRuntime } from '../../security/startup.js';
 import { createAbiServer, type AbiServerConfig } from '../../server/index.js';
 
@@ -106,16 +106,19 @@ export async function serve(opts: ServeOptions): Promise<void> {
     opts.config !== undefined ? resolve(opts.config) : opts.model === undefined && existsSync(DEFAULT_CONFIG_FILE) ? resolve(DEFAULT_CONFIG_FILE) : undefined;
   if (opts.config !== undefined && !existsSync(configPath!)) failConfig(new Error(`config file ${opts.config} does not exist`));
 
-  const logger = createLogger();
-  let secrets: SecretsRuntime;
+  let secrets: SecretsRuntime | undefined;
+  // Log text is scrubbed of credential shapes, and once the vault is open of the exact secrets it holds.
+  const logger = createLogger({ scrub: (text) => (secrets ? secrets.scrub(text) : scrubPatterns(text)) });
   let config: AbiServerConfig;
   // The vault opens before the config is read, so "secret:NAME" values resolve from it; provider
   // keys move into secure memory and reach the config only through secrets.configEnv.
   const load = (path: string | undefined): AbiServerConfig =>
     applyOverrides(
       loadConfig(path ?? (opts.model !== undefined ? configForModel(opts.model, opts) : defaultConfigWithoutFile(opts)), {
-        env: secrets.configEnv,
-        resolveSecret: (name) => secrets.resolveSecret(name),
+        env: secrets!.configEnv,
+        resolveSecret: (name) => secrets!.resolveSecret(name),
+        // env: values of provider keys and tokens stay handles in secure memory instead of strings.
+        resolveEnvSecret: (name) => secrets!.resolveEnvSecret(name),
       }) as unknown as AbiServerConfig,
       opts,
     );
@@ -136,12 +139,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
       ? {
           configPath,
           loadConfig: async (p: string) => {
-            secrets.reload();
+            secrets!.reload();
             return load(p);
           },
         }
       : {}),
-    createBackend: (name, entry) => createBackend(name, entry as never, { logger }),
   });
   try {
     await server.ready();
@@ -171,7 +173,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     logger.info({ signal }, 'shutting down');
     void server.close().then(
       () => {
-        secrets.dispose();
+        secrets!.dispose();
         process.exit(0);
       },
       (err: unknown) => {
