@@ -40,6 +40,8 @@ export interface AnthropicBackendConfig {
 
 export interface BackendDeps {
   logger?: { warn(obj: object, msg: string): void };
+  /** Told of every unparseable upstream event skipped (the `upstream_malformed_chunks_total` metric). */
+  onMalformedChunks?: (backend: string, count: number) => void;
 }
 
 const STOP_REASONS: Record<string, FinishReason> = {
@@ -107,7 +109,7 @@ export class AnthropicBackend implements Backend {
     const queue: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (e) => queue.push(e) });
     const decoder = new TextDecoder();
-    const state = new StreamState(this.name, stripLeading, this.deps.logger);
+    const state = new StreamState(this.name, stripLeading, this.deps);
     for await (const chunk of body) {
       parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
       while (queue.length > 0) {
@@ -141,7 +143,7 @@ class StreamState {
   constructor(
     private readonly backend: string,
     stripLeading: string,
-    private readonly logger?: { warn(obj: object, msg: string): void },
+    private readonly deps: BackendDeps,
   ) {
     this.strip = stripLeading;
   }
@@ -151,7 +153,8 @@ class StreamState {
     try {
       data = JSON.parse(message.data);
     } catch {
-      this.logger?.warn({ backend: this.backend, event: message.event, bytes: message.data.length }, 'skipped unparseable upstream event');
+      this.deps.logger?.warn({ backend: this.backend, event: message.event, bytes: message.data.length }, 'skipped unparseable upstream event');
+      this.deps.onMalformedChunks?.(this.backend, 1);
       return [];
     }
     const type = typeof data?.type === 'string' ? data.type : message.event;
@@ -220,9 +223,9 @@ class StreamState {
   private finish(stopReason: string | null): BackendEvent[] {
     this.finished = true;
     let reason = stopReason === null ? undefined : STOP_REASONS[stopReason];
-    if (stopReason === 'pause_turn') this.logger?.warn({ backend: this.backend }, 'anthropic paused a server-tool turn; finishing it as stop');
+    if (stopReason === 'pause_turn') this.deps.logger?.warn({ backend: this.backend }, 'anthropic paused a server-tool turn; finishing it as stop');
     if (reason === undefined) {
-      this.logger?.warn({ backend: this.backend, stopReason }, 'unknown or missing anthropic stop_reason; finishing as stop');
+      this.deps.logger?.warn({ backend: this.backend, stopReason }, 'unknown or missing anthropic stop_reason; finishing as stop');
       reason = 'stop';
     }
     const out: BackendEvent[] = [{ type: 'finish', reason }];

@@ -77,6 +77,7 @@ export class OllamaBackend implements Backend {
         line = JSON.parse(raw);
       } catch {
         this.deps.logger?.warn({ backend: this.name, bytes: raw.length }, 'skipped unparseable upstream line');
+        this.deps.onMalformedChunks?.(this.name, 1);
         continue;
       }
       if (typeof line !== 'object' || line === null) continue;

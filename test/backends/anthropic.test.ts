@@ -5,7 +5,7 @@ import { startFakeAnthropic, type FakeAnthropicOptions } from '../support/fake-a
 
 const setup = backendSetup(
   (opts: FakeAnthropicOptions) => startFakeAnthropic(opts),
-  (baseUrl, logger, opts: Partial<AnthropicBackendConfig>) => new AnthropicBackend('claude', { baseUrl, apiKey: 'sk-ant-secret-123456', ...opts }, { logger }),
+  (baseUrl, deps, opts: Partial<AnthropicBackendConfig>) => new AnthropicBackend('claude', { baseUrl, apiKey: 'sk-ant-secret-123456', ...opts }, deps),
 );
 const req = requestFor('claude-x');
 
@@ -124,10 +124,11 @@ describe('anthropic backend', () => {
   });
 
   it('skips an unparseable event and logs it; a cut stream is a cut error', async () => {
-    const { backend, warnings } = await setup({ scenarios: { bad: { malformedAfterTokens: 1 }, cut: { cutAfterTokens: 2 } } });
+    const { backend, warnings, malformed } = await setup({ scenarios: { bad: { malformedAfterTokens: 1 }, cut: { cutAfterTokens: 2 } } });
     const events = await collect(backend.stream(req({ model: 'bad' }), signal()));
     expect(text(events)).toBe('Hello, world!');
     expect(warnings).toHaveLength(1);
+    expect(malformed()).toBe(1);
     const cut = await failure(backend.stream(req({ model: 'cut' }), signal()));
     expect(cut.error.kind).toBe('cut');
     expect(text(cut.events)).toBe('Hello,');

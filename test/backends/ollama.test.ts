@@ -5,7 +5,7 @@ import { startFakeOllama } from '../support/fake-ollama.js';
 
 const setup = backendSetup(
   (opts: Parameters<typeof startFakeOllama>[0]) => startFakeOllama(opts),
-  (baseUrl, logger, opts: Partial<OllamaBackendConfig>) => new OllamaBackend('local-ollama', { baseUrl, keepAlive: '5m', ...opts }, { logger }),
+  (baseUrl, deps, opts: Partial<OllamaBackendConfig>) => new OllamaBackend('local-ollama', { baseUrl, keepAlive: '5m', ...opts }, deps),
 );
 const req = requestFor('llama3.2');
 
@@ -82,9 +82,10 @@ describe('ollama backend', () => {
   });
 
   it('skips an unparseable line (logged); EOF without done is a cut', async () => {
-    const { backend, warnings } = await setup({ scenarios: { bad: { malformedAfterTokens: 2 }, cut: { cutAfterTokens: 3 }, nofinish: { finishReason: null } } });
+    const { backend, warnings, malformed } = await setup({ scenarios: { bad: { malformedAfterTokens: 2 }, cut: { cutAfterTokens: 3 }, nofinish: { finishReason: null } } });
     expect(text(await collect(backend.stream(req({ model: 'bad' }), signal())))).toBe('Hello, world!');
     expect(warnings).toHaveLength(1);
+    expect(malformed()).toBe(1);
     expect((await failure(backend.stream(req({ model: 'cut' }), signal()))).error.kind).toBe('cut');
     expect((await failure(backend.stream(req({ model: 'nofinish' }), signal()))).error.kind).toBe('cut');
   });

@@ -8,8 +8,10 @@ import { BackendError } from '../../lib/backends/errors.js';
 import type { Backend, BackendEvent, ChatRequest } from '../../lib/backends/types.js';
 import type { FaultUpstream } from './fault-upstream.js';
 
-export interface WarningLogger {
-  warn(obj: object, msg: string): void;
+/** What a provider backend is given to report with: a logger and the malformed-chunk counter hook. */
+export interface RecordingDeps {
+  logger: { warn(obj: object, msg: string): void };
+  onMalformedChunks: (backend: string, count: number) => void;
 }
 
 export interface BackendUnderTest<B extends Backend> {
@@ -17,15 +19,17 @@ export interface BackendUnderTest<B extends Backend> {
   backend: B;
   /** Objects the backend logged with `warn`. */
   warnings: object[];
+  /** Unparseable chunks the backend reported skipping, summed. */
+  malformed: () => number;
 }
 
 /**
  * Returns `setup(fakeOptions, backendOptions)`: starts the fake with `startFake`, builds the backend on its
- * origin with `makeBackend`, and registers both to be closed after the current test.
+ * origin with `makeBackend` and recording deps, and registers both to be closed after the current test.
  */
 export function backendSetup<FakeOptions, BackendOptions, B extends Backend>(
   startFake: (opts: FakeOptions) => Promise<FaultUpstream>,
-  makeBackend: (origin: string, logger: WarningLogger, opts: BackendOptions) => B,
+  makeBackend: (origin: string, deps: RecordingDeps, opts: BackendOptions) => B,
 ): (fakeOptions?: FakeOptions, backendOptions?: BackendOptions) => Promise<BackendUnderTest<B>> {
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -34,9 +38,11 @@ export function backendSetup<FakeOptions, BackendOptions, B extends Backend>(
   return async (fakeOptions = {} as FakeOptions, backendOptions = {} as BackendOptions) => {
     const fake = await startFake(fakeOptions);
     const warnings: object[] = [];
-    const backend = makeBackend(fake.origin, { warn: (o) => warnings.push(o) }, backendOptions);
+    let malformed = 0;
+    const deps: RecordingDeps = { logger: { warn: (o) => warnings.push(o) }, onMalformedChunks: (_backend, n) => (malformed += n) };
+    const backend = makeBackend(fake.origin, deps, backendOptions);
     cleanup.push(() => backend.close(), () => fake.close());
-    return { fake, backend, warnings };
+    return { fake, backend, warnings, malformed: () => malformed };
   };
 }
 
