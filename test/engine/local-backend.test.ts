@@ -82,9 +82,14 @@ describe.skipIf(skip)('local backend', () => {
   });
 
   it('maps a full queue to a retryable 503 with Retry-After and a long prompt to 400', async () => {
+    const idle = async (): Promise<void> => {
+      for (let i = 0; i < 300 && (backend.health().generating || backend.health().queued !== 0); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await idle();
     const ac = new AbortController();
     const long = backend.stream(chat('Once', { maxTokens: 250, temperature: 1, seed: 1 }), ac.signal)[Symbol.asyncIterator]();
-    await long.next();
+    await long.next(); // start
+    await long.next(); // first content: the long generation is now running, the queue is empty
     const queued = backend.stream(chat('Once', { maxTokens: 1 }), ac.signal)[Symbol.asyncIterator]();
     const queuedFirst = queued.next();
     let busy: unknown;
@@ -102,7 +107,7 @@ describe.skipIf(skip)('local backend', () => {
     expect((busy as BackendError).retryAfterMs).toBeGreaterThan(0);
     const api = (busy as BackendError).toApiError();
     expect(api.status).toBe(503);
-    for (let i = 0; i < 200 && (backend.health().generating || backend.health().queued !== 0); i++) await new Promise((r) => setTimeout(r, 10));
+    await idle();
     let tooLong: unknown;
     try {
       await drain(backend, chat('Once upon a time '.repeat(200), { maxTokens: 1 }));
