@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSessionStore } from '../../lib/sessions/index.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
-import { WsClient } from '../support/clients.js';
+import { sseRequest, WsClient } from '../support/clients.js';
 import { startFromConfig, upstreamConfig, type TestServer } from './harness.js';
 
 const AUTH = { authorization: 'Bearer test-token-1' };
@@ -88,6 +88,24 @@ describe('WebSocket /api/stream/ws', () => {
     c2.send({ type: 'resume', id: 'nope', after: -1 });
     expect((await c2.next((m) => m.id === 'nope')).error.code).toBe('stream_not_found');
     c2.close();
+  });
+
+  it('resumes a stream started over SSE: OpenAI chunks arrive wrapped as {type:"chunk", data}', async () => {
+    let streamId = '';
+    await sseRequest(`${t.url}/v1/chat/completions`, {
+      headers: AUTH,
+      body: { model: 'm', stream: true, messages: [{ role: 'user', content: 'x y z' }] },
+      onResponse: (res) => (streamId = String(res.headers['x-abi-stream-id'])),
+    });
+    const c = await WsClient.connect(wsUrl, { headers: AUTH });
+    c.send({ type: 'resume', id: streamId, after: 1 });
+    const done = await c.next((m) => m.id === streamId && m.data === '[DONE]');
+    const frames = c.messages.filter((m) => m.id === streamId);
+    expect(frames[0]).toMatchObject({ type: 'chunk', seq: 2 });
+    expect(frames.map((m) => m.seq)).toEqual(frames.map((_, i) => i + 2));
+    expect(frames.slice(0, -1).map((m) => m.data.choices[0].delta.content ?? '').join('')).toBe('yz');
+    expect(done.type).toBe('chunk');
+    c.close();
   });
 
   it('answers bad messages with an error event and keeps the connection', async () => {
