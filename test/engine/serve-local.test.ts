@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -79,5 +79,57 @@ describe.skipIf(skip)('abi serve --model PATH.gguf', () => {
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('context_length_exceeded');
     expect(body.error.message).toMatch(/context holds 256/);
+  });
+});
+
+describe.skipIf(skip)('POST /admin/reload swaps the local model', () => {
+  let dir: string;
+  let abi: SpawnedAbi;
+  const auth = { authorization: 'Bearer engine-test-token', 'content-type': 'application/json' };
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'abi-reload-'));
+    copyFileSync(storiesPath, join(dir, 'first.gguf'));
+    copyFileSync(storiesPath, join(dir, 'second.gguf'));
+    writeFileSync(join(dir, 'broken.gguf'), 'GGUF');
+    abi = await spawnAbiServe(['--port', '0', '--threads', '1', '--auth-token', 'engine-test-token', '--context-length', '256', '--model', join(dir, 'first.gguf')], {
+      cwd: dir,
+      env: { HOME: dir },
+    });
+  });
+  afterAll(async () => {
+    abi?.kill('SIGTERM');
+    await abi?.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const reload = (modelPath: string): Promise<Response> =>
+    fetch(`${abi.url}/admin/reload`, { method: 'POST', headers: auth, body: JSON.stringify({ backend: 'local', modelPath }) });
+  const modelIds = async (): Promise<string[]> =>
+    ((await (await fetch(`${abi.url}/v1/models`, { headers: auth })).json()) as { data: Array<{ id: string }> }).data.map((m) => m.id);
+
+  it('loads the new file, keeps the old one on failure and confines paths to the model directory', async () => {
+    expect(await modelIds()).toEqual(['first']);
+    const ok = await reload('second.gguf');
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ status: 'reloaded', backend: 'local', model: 'second', drained: true });
+    expect(await modelIds()).toEqual(['second']);
+
+    const bad = await reload('broken.gguf');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/previous one keeps serving.*broken\.gguf/);
+    const outside = await reload('/etc/passwd');
+    expect(outside.status).toBeGreaterThanOrEqual(400);
+    expect(outside.status).toBeLessThan(500);
+    expect(await modelIds()).toEqual(['second']);
+
+    const health = (await (await fetch(`${abi.url}/health`, { headers: auth })).json()) as { model_loaded: boolean };
+    expect(health.model_loaded).toBe(true);
+    const done = await fetch(`${abi.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ model: 'second', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 8, temperature: 0 }),
+    });
+    expect(done.status).toBe(200);
+    expect(((await done.json()) as { model: string }).model).toBe('second');
   });
 });
