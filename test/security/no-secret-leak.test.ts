@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { spawnAbiServe, type SpawnedAbi } from '../support/spawn-abi.js';
+import { readMasterKey } from '../../lib/security/master-key.js';
+import { Vault } from '../../lib/security/vault.js';
 
 const OPERATOR = 'leak-test-operator-token-0123456789';
 const echoing401 = (PROVIDER_KEY: string) => ({
@@ -73,5 +75,46 @@ describe.each(['sk-proj-LEAKCANARY0123456789abcdefghijklmnop', 'plainproviderkey
     expect(everything).not.toContain(PROVIDER_KEY);
     expect(everything).not.toContain(PROVIDER_KEY.slice(8, 30));
     expect(everything).not.toContain(OPERATOR);
+  }, 60_000);
+});
+
+describe('an echoed vault secret with no recognisable shape is scrubbed by exact match', () => {
+  it('the key never appears in abi serve output at debug level', async () => {
+    const KEY = 'zq7Lm2Vx9Pw4Rt6Yu8Io0Pa3Sd5Fg1Hj';
+    const MASTER = 'c0de'.repeat(16);
+    const upstream = await startFakeOpenAI({
+      scenario: { status: 401, errorBody: { error: { message: `denied (credential=${KEY}) for this organisation`, type: 'invalid_request_error', param: null, code: null } } },
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'abi-leak-vault-'));
+    const vaultFile = join(dir, 'vault.json');
+    const vault = Vault.open(vaultFile, readMasterKey({ ABI_MASTER_KEY: MASTER })!);
+    vault.set('ODD_KEY', KEY);
+    vault.close();
+    const config = join(dir, 'abi.config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        secrets: { vaultFile, requireMasterKey: true },
+        auth: { tokens: [OPERATOR], apiKeysFile: join(dir, 'keys.json') },
+        backends: { primary: { type: 'openai', baseUrl: upstream.baseUrl, apiKey: 'secret:ODD_KEY' } },
+      }),
+    );
+    const abi = await spawnAbiServe(['--config', config, '--port', '0'], { env: { ABI_LOG_LEVEL: 'debug', ABI_MASTER_KEY: MASTER }, cwd: dir });
+    try {
+      const res = await fetch(`${abi.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      const body = await res.text();
+      expect(upstream.requests[0]!.headers.authorization).toBe(`Bearer ${KEY}`);
+      abi.kill('SIGTERM');
+      await abi.exited;
+      expect(abi.stderr()).toContain('denied (credential=');
+      expect([body, abi.stdout(), abi.stderr()].join('\n')).not.toContain(KEY);
+    } finally {
+      abi.kill('SIGKILL');
+      await upstream.close();
+    }
   }, 60_000);
 });
