@@ -163,6 +163,7 @@ describe('hostile HTTP framing', () => {
     const res = await raw(`GET /v1/models HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${TOKEN}\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`);
     expect(res).toMatch(/^HTTP\/1\.1 431/);
     expect(res).toContain('"code":"headers_too_large"');
+    expect(res.toLowerCase()).toContain('x-content-type-options: nosniff'); // raw socket answers carry the security headers too
     await stillServing();
   });
 
