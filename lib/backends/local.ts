@@ -181,6 +181,11 @@ export class LocalBackend implements Backend {
       signal,
     };
     if (request.seed !== undefined) options.seed = request.seed;
+    // OpenAI fields the gateway passes through untouched (validated by lib/protocol/openai.ts).
+    const extra = request.passthrough ?? {};
+    if (extra.logprobs === true) options.logprobs = typeof extra.top_logprobs === 'number' ? extra.top_logprobs : 0;
+    if (typeof extra.frequency_penalty === 'number') options.frequencyPenalty = extra.frequency_penalty;
+    if (typeof extra.presence_penalty === 'number') options.presencePenalty = extra.presence_penalty;
     if (signal.aborted) throw new BackendError('The request was cancelled before it started.', { kind: 'aborted', backend: this.name });
     let generation;
     try {
@@ -192,6 +197,18 @@ export class LocalBackend implements Backend {
     let sent = false;
     try {
       for await (const chunk of generation) {
+        if (chunk.logprob) {
+          // OpenAI's chat logprobs shape: one entry per generated token.
+          const entry = (t: { token: string; logprob: number }): { token: string; logprob: number; bytes: number[] } => ({
+            token: t.token,
+            logprob: t.logprob,
+            bytes: [...Buffer.from(t.token, 'utf8')],
+          });
+          const top = chunk.logprob.top.map(entry);
+          sent = sent || chunk.text.length > 0;
+          yield { type: 'content', text: chunk.text, logprobs: { content: [{ ...entry(chunk.logprob), top_logprobs: top }] } };
+          continue;
+        }
         if (chunk.text.length === 0) continue;
         sent = true;
         yield { type: 'content', text: chunk.text };

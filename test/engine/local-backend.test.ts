@@ -81,6 +81,18 @@ describe.skipIf(skip)('local backend', () => {
     expect(stopped).toContainEqual({ type: 'finish', reason: 'stop' });
   });
 
+  it('reports OpenAI-shaped logprobs when the request asks for them', async () => {
+    const events = await drain(backend, chat('Once upon a time', { maxTokens: 5, passthrough: { logprobs: true, top_logprobs: 2 } }));
+    const withLogprobs = events.filter((e) => e.type === 'content' && e.logprobs !== undefined) as Array<Extract<BackendEvent, { type: 'content' }>>;
+    expect(withLogprobs).toHaveLength(5);
+    for (const e of withLogprobs) {
+      const [entry] = (e.logprobs as { content: Array<{ token: string; logprob: number; top_logprobs: Array<{ token: string; logprob: number }> }> }).content;
+      expect(entry!.logprob).toBeLessThanOrEqual(0);
+      expect(entry!.top_logprobs).toHaveLength(2);
+      expect(entry!.top_logprobs[0]!.logprob).toBeCloseTo(entry!.logprob, 5); // greedy: the chosen token is the top one
+    }
+  });
+
   it('maps a full queue to a retryable 503 with Retry-After and a long prompt to 400', async () => {
     const idle = async (): Promise<void> => {
       for (let i = 0; i < 300 && (backend.health().generating || backend.health().queued !== 0); i++) await new Promise((r) => setTimeout(r, 10));
