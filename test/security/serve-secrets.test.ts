@@ -45,7 +45,7 @@ describe('abi serve and the vault', () => {
 
   it('requireMasterKey without ABI_MASTER_KEY: MASTER_KEY_REQUIRED, one stderr line, non-zero exit', async () => {
     const r = await runAbi(['serve', '--config', configWith('required.json', { requireMasterKey: true }), '--port', '0'], { env: { ABI_MASTER_KEY: undefined } });
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2); // the "unusable configuration" exit code docs/deployment.md tells systemd not to restart on
     expect(r.stdout).toBe('');
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -56,7 +56,7 @@ describe('abi serve and the vault', () => {
   it('a wrong key and a tampered vault stop start-up with one line each', async () => {
     const config = configWith('normal.json', { requireMasterKey: true });
     const wrong = await runAbi(['serve', '--config', config, '--port', '0'], { env: { ABI_MASTER_KEY: 'beef'.repeat(16) } });
-    expect(wrong.code).not.toBe(0);
+    expect(wrong.code).toBe(2);
     expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
     expect(wrong.stderr).toMatch(/does not open vault/);
 
