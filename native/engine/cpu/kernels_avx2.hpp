@@ -16,13 +16,11 @@ float vec_dot_q5_K_q8_K(int64_t n, const void *w, const void *x);
 float vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x);
 
 // Tiles: R weight rows (row_bytes apart) × V activations (x_stride bytes apart), written to
-// out[v * out_stride + r] — 4×1 and 4×2 for Q4_0/Q8_0, 1×4 for the K-quants (whose unpacking is
+// out[v * out_stride + r] — 4×1 and 4×2 for Q4_0, 4×2 for Q8_0, 1×4 for the K-quants (whose unpacking is
 // the expensive part, shared across vectors). Each (row, vector) result is bit-identical to the
 // single kernels above, so matvec/matmul may group rows and vectors however they like.
 using vec_dot_tile_fn = void (*)(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
                                  int64_t out_stride);
-void vec_dot_q8_0_q8_0_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
-                           int64_t out_stride);
 void vec_dot_q8_0_q8_0_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
                            int64_t out_stride);
 void vec_dot_q4_0_q8_0_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
