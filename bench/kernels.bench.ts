@@ -13,6 +13,9 @@ import { gaussian, kernels, WEIGHT_TYPES, type Impl } from '../test/kernels/supp
 
 const ROWS = 2048;
 const COLS = 4096;
+/** DRAM-bound decode shape: DRAM_ROWS rows (≥150 MB for Q4_0, far past the 32 MB L3), AVX2 only. */
+const DRAM_ROWS = 65536;
+const DRAM_TYPES = ['Q4_0', 'Q8_0', 'Q4_K', 'Q6_K'] as const;
 /** Prefill shape: MM_VECS activations against the first MM_ROWS rows (matmul, AVX2 tiles). */
 const MM_ROWS = 512;
 const MM_VECS = 16;
@@ -85,6 +88,26 @@ export default async function run(): Promise<void> {
     );
   }
 
+  // Decode from DRAM: the 2048 quantized rows repeated to DRAM_ROWS (same bytes, far bigger than L3).
+  const dram: { type: string; mb: number; gbPerSec: number; bestGbPerSec: number }[] = [];
+  if (k.hasAvx2()) {
+    for (const type of DRAM_TYPES) {
+      const w = weights.get(type)!;
+      const big = new Uint8Array(w.length * (DRAM_ROWS / ROWS));
+      for (let o = 0; o < big.length; o += w.length) big.set(w, o);
+      const id = k.types[type]!;
+      await b.suite(
+        `kernels matvec ${type} ${DRAM_ROWS}x${COLS} (DRAM)`,
+        b.add(`${type} avx2 dram`, () => k.matvec(id, big, DRAM_ROWS, COLS, x, { impl: 'avx2' }), { minSamples: 8, maxTime: 2 }),
+        b.cycle(),
+        b.complete((summary) => {
+          const r = summary.results[0]!;
+          dram.push({ type, mb: big.length / 1e6, gbPerSec: (r.ops * big.length) / 1e9, bestGbPerSec: big.length / r.details.min / 1e9 });
+        }),
+      );
+    }
+  }
+
   const table = [
     '| type | weight MB | scalar GB/s (best) | avx2 GB/s (best) | speed-up | avx2 Gweights/s | avx2 ms/matvec (±%) |',
     '|---|---|---|---|---|---|---|',
@@ -109,7 +132,12 @@ export default async function run(): Promise<void> {
       (p) => `| ${p.type} | ${p.gmacPerSec.toFixed(2)} (${p.bestGmacPerSec.toFixed(2)}) | ${p.vsMatvec.toFixed(2)}× |`,
     ),
   ].join('\n');
-  console.log(`\n${table}\n\n${prefillTable}\n`);
+  const dramTable = [
+    `| type | avx2 matvec ${DRAM_ROWS}×${COLS} from DRAM: MB | GB/s mean (best) |`,
+    '|---|---|---|',
+    ...dram.map((d) => `| ${d.type} | ${d.mb.toFixed(0)} | ${d.gbPerSec.toFixed(2)} (${d.bestGbPerSec.toFixed(2)}) |`),
+  ].join('\n');
+  console.log(`\n${table}\n\n${prefillTable}\n\n${dramTable}\n`);
 
   writeFileSync(
     new URL('./results/kernels.json', import.meta.url),
@@ -121,6 +149,7 @@ export default async function run(): Promise<void> {
         shape: { rows: ROWS, cols: COLS, threads: 1 },
         results: rows,
         prefill: { rows: MM_ROWS, cols: COLS, vectors: MM_VECS, results: prefill },
+        dram: { rows: DRAM_ROWS, cols: COLS, results: dram },
       },
       null,
       2,
