@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "engine/llama/attention_kernels.hpp"
+
 namespace abi::engine {
 
 namespace {
@@ -145,72 +147,33 @@ void llama_context::attention(int64_t layer, int64_t n, bool tiled) {
     const llama_hparams &hp = model_->hp;
     const int64_t hd = hp.head_dim, q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
     const int64_t group = hp.n_head / hp.n_head_kv;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const uint16_t *kc = &k_cache_[layer * n_ctx_ * kv_dim];
     const uint16_t *vc = &v_cache_[layer * n_ctx_ * kv_dim];
+    // The SIMD kernels work in 8-lane steps; the scalar references cover any head size.
+    const bool simd = hd % 8 == 0 && quant::cpu_active_impl() == quant::cpu_impl::avx2;
+    void (*attend)(const attention_args &) =
+        tiled ? (simd ? attend_tiled_avx2 : attend_tiled_scalar) : (simd ? attend_f16acc_avx2 : attend_f16acc_scalar);
     const int64_t tasks = n * hp.n_head;
     pool_.run([&](int ith, int nth) {
         int64_t t0, t1;
         thread_pool::split(tasks, 1, ith, nth, &t0, &t1);
-        float *scores = scores_[ith].data();
-        float *acc = scores + n_ctx_;                         // head_dim f32 accumulator
-        float *qf = acc + hd;                                 // the query as the dot product sees it
-        auto *acc16 = reinterpret_cast<uint16_t *>(qf + hd);  // f16 accumulator (single-query path)
+        float *scratch = scores_[ith].data();
+        attention_args a;
+        a.scores = scratch;
+        a.acc = scratch + n_ctx_;
+        a.acc16 = reinterpret_cast<uint16_t *>(scratch + n_ctx_ + hd);
+        a.stride = kv_dim;
+        a.hd = hd;
+        a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
         for (int64_t task = t0; task < t1; ++task) {
             const int64_t t = task / hp.n_head, h = task % hp.n_head;
             const int64_t kvh = h / group;
-            const int64_t n_pos = n_past_ + t + 1;  // causal: positions up to and including this token
-            const float *q = &q_[t * q_dim + h * hd];
-            float *out = &attn_[t * q_dim + h * hd];
-            if (tiled) {
-                // f32 query against the f16 cache, f32 softmax and accumulation.
-                float max_s = -INFINITY;
-                for (int64_t p = 0; p < n_pos; ++p) {
-                    const uint16_t *k = kc + p * kv_dim + kvh * hd;
-                    float dot = 0;
-                    for (int64_t i = 0; i < hd; ++i) dot += q[i] * quant::fp16_to_fp32(k[i]);
-                    scores[p] = dot * scale;
-                    max_s = std::max(max_s, scores[p]);
-                }
-                float sum = 0;
-                std::fill(acc, acc + hd, 0.0f);
-                for (int64_t p = 0; p < n_pos; ++p) {
-                    const float w = std::exp(scores[p] - max_s);
-                    sum += w;
-                    const uint16_t *v = vc + p * kv_dim + kvh * hd;
-                    for (int64_t i = 0; i < hd; ++i) acc[i] += w * quant::fp16_to_fp32(v[i]);
-                }
-                const float inv = 1.0f / sum;
-                for (int64_t i = 0; i < hd; ++i) out[i] = acc[i] * inv;
-                continue;
-            }
-            // ggml's single-query flash attention: the query rounded to f16, an online softmax, and
-            // the weighted sum of V kept in an f16 accumulator.
-            for (int64_t i = 0; i < hd; ++i) qf[i] = quant::fp16_to_fp32(quant::fp32_to_fp16(q[i]));
-            std::fill(acc16, acc16 + hd, uint16_t{0});
-            float m = -INFINITY, sum = 0;
-            for (int64_t p = 0; p < n_pos; ++p) {
-                const uint16_t *k = kc + p * kv_dim + kvh * hd;
-                float dot = 0;
-                for (int64_t i = 0; i < hd; ++i) dot += quant::fp16_to_fp32(k[i]) * qf[i];
-                const float s = dot * scale;
-                float ms = 1.0f, vs = 1.0f;
-                if (s > m) {
-                    const float m_old = m;
-                    m = s;
-                    ms = std::exp(m_old - m);
-                    for (int64_t i = 0; i < hd; ++i) acc16[i] = quant::fp32_to_fp16(quant::fp16_to_fp32(acc16[i]) * ms);
-                } else {
-                    vs = std::exp(s - m);
-                }
-                const uint16_t *v = vc + p * kv_dim + kvh * hd;
-                for (int64_t i = 0; i < hd; ++i)
-                    acc16[i] =
-                        quant::fp32_to_fp16(std::fma(quant::fp16_to_fp32(v[i]), vs, quant::fp16_to_fp32(acc16[i])));
-                sum = sum * ms + vs;
-            }
-            const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
-            for (int64_t i = 0; i < hd; ++i) out[i] = quant::fp16_to_fp32(acc16[i]) * inv;
+            a.q = &q_[t * q_dim + h * hd];
+            a.k = kc + kvh * hd;
+            a.v = vc + kvh * hd;
+            a.n_pos = n_past_ + t + 1;  // causal: positions up to and including this token
+            a.out = &attn_[t * q_dim + h * hd];
+            attend(a);
         }
     });
 }
