@@ -83,15 +83,33 @@ async function runAbi(path: string, threads: number, ids: number[]): Promise<Sid
   }
 }
 
+/** The part of node-llama-cpp's API the bench uses (tools/oracle is installed on demand, so tsc must not resolve it). */
+interface LlamaSequence {
+  evaluateWithoutGeneratingNewTokens(tokens: number[]): Promise<void>;
+  evaluate(tokens: number[], options: { temperature: number }): AsyncIterable<number>;
+  clearHistory(): Promise<void>;
+}
+interface NodeLlamaCpp {
+  LlamaLogLevel: { error: unknown };
+  getLlama(options: Record<string, unknown>): Promise<{
+    loadModel(options: { modelPath: string; gpuLayers: number }): Promise<{
+      createContext(options: { contextSize: number; threads: number; batchSize: number }): Promise<{ getSequence(): LlamaSequence; dispose(): Promise<void> }>;
+      dispose(): Promise<void>;
+    }>;
+    dispose(): Promise<void>;
+  }>;
+}
+
 async function runLlamaCpp(path: string, threads: number, ids: number[]): Promise<Side> {
-  ensureOracle();
-  const lib = (await import(pathToFileURL(join(oracleDir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href)) as typeof import('../tools/oracle/node_modules/node-llama-cpp/dist/index.js');
+  ensureOracle(); // installs tools/oracle (npm ci --prefix tools/oracle) on first use
+  const entry = pathToFileURL(join(oracleDir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href;
+  const lib = (await import(entry)) as NodeLlamaCpp;
   const llama = await lib.getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: lib.LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: 512, threads, batchSize: 512 });
   try {
     const seq = context.getSequence();
-    const tokens = ids as unknown as Parameters<typeof seq.evaluateWithoutGeneratingNewTokens>[0];
+    const tokens = ids;
     await seq.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 8));
     await seq.clearHistory();
     const pp: number[] = [];
@@ -103,7 +121,7 @@ async function runLlamaCpp(path: string, threads: number, ids: number[]): Promis
       await seq.clearHistory();
       let n = 0;
       let tFirst = 0;
-      for await (const _token of seq.evaluate([1, 259 + r] as unknown as typeof tokens, { temperature: 0 })) {
+      for await (const _token of seq.evaluate([1, 259 + r], { temperature: 0 })) {
         if (++n === 1) tFirst = performance.now();
         if (n === DECODE_TOKENS) break;
       }
