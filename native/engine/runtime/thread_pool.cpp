@@ -55,7 +55,9 @@ void thread_pool::run(const std::function<void(int, int)> &job) {
 }
 
 void thread_pool::worker_loop(int index) {
-    uint32_t seen = generation_.load(std::memory_order_acquire);
+    // Start from the generation the pool was created with, not whatever it is when this thread first
+    // runs: a job published before the thread got scheduled must still be seen as new.
+    uint32_t seen = 0;
     for (;;) {
         int spins = 0;
         uint32_t now;
