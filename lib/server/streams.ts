@@ -111,15 +111,7 @@ export function startStream(ctx: ServerContext, info: RequestInfo, opts: StartSt
 export async function serveLiveStream(ctx: ServerContext, info: RequestInfo, req: IncomingMessage, res: ServerResponse, run: StreamRun): Promise<void> {
   const { settings } = ctx.runtime();
   const session = run.session;
-  const writer = new SseWriter(
-    res,
-    {
-      heartbeatMs: settings.heartbeatMs,
-      slowClientTimeoutMs: settings.slowClientTimeoutMs,
-      maxBufferedBytes: settings.maxBufferedBytesPerStream,
-    },
-    (reason, detail) => reportSlowClient(ctx, info, session, reason, detail),
-  );
+  const writer = sessionWriter(ctx, info, res, session);
   session.attach();
   try {
     const started = await raceStart(run, settings.heartbeatMs, writer.closedSignal);
@@ -131,7 +123,7 @@ export async function serveLiveStream(ctx: ServerContext, info: RequestInfo, req
     const headers: Record<string, string> = { 'x-abi-stream-id': session.id };
     if (started !== 'pending') headers['x-abi-backend'] = started.backend;
     writer.open(headers, started === 'pending');
-    await pumpSessionToSse(session, writer, -1, (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'), followerOf(ctx, session));
+    await pumpSessionToSse(session, writer, -1, overrunLogger(info, session), followerOf(ctx, session));
   } finally {
     session.detach();
   }
@@ -145,21 +137,12 @@ export async function serveSessionReplay(
   session: StreamSession,
   afterSeq: number,
 ): Promise<void> {
-  const { settings } = ctx.runtime();
-  const writer = new SseWriter(
-    res,
-    {
-      heartbeatMs: settings.heartbeatMs,
-      slowClientTimeoutMs: settings.slowClientTimeoutMs,
-      maxBufferedBytes: settings.maxBufferedBytesPerStream,
-    },
-    (reason, detail) => reportSlowClient(ctx, info, session, reason, detail),
-  );
+  const writer = sessionWriter(ctx, info, res, session);
   session.attach(afterSeq);
   try {
     // Replayed events follow at once, unless the client is already up to date: then say hello now.
     writer.open({ 'x-abi-stream-id': session.id }, afterSeq >= session.nextSeq - 1);
-    await pumpSessionToSse(session, writer, afterSeq, (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun'), followerOf(ctx, session));
+    await pumpSessionToSse(session, writer, afterSeq, overrunLogger(info, session), followerOf(ctx, session));
   } finally {
     session.detach();
   }
@@ -177,6 +160,24 @@ export function followerOf(ctx: ServerContext, session: StreamSession): SessionF
     },
     onRead: () => ctx.runs.get(session.id)?.readerAdvanced(),
   };
+}
+
+/** An SSE writer for one client of `session`, with the server's heartbeat and slow-client limits. */
+function sessionWriter(ctx: ServerContext, info: RequestInfo, res: ServerResponse, session: StreamSession): SseWriter {
+  const { settings } = ctx.runtime();
+  return new SseWriter(
+    res,
+    {
+      heartbeatMs: settings.heartbeatMs,
+      slowClientTimeoutMs: settings.slowClientTimeoutMs,
+      maxBufferedBytes: settings.maxBufferedBytesPerStream,
+    },
+    (reason, detail) => reportSlowClient(ctx, info, session, reason, detail),
+  );
+}
+
+function overrunLogger(info: RequestInfo, session: StreamSession): (detail: string) => void {
+  return (detail) => info.log.warn({ stream_id: session.id, detail }, 'reader overrun');
 }
 
 function reportSlowClient(ctx: ServerContext, info: RequestInfo, session: StreamSession, reason: string, detail: string): void {
