@@ -85,6 +85,8 @@ export interface GenerationResult {
   promptTokens: number;
   cachedTokens: number;
   completionTokens: number;
+  /** Cancelled generations: tokens the native worker had generated when cancel() was first called. */
+  generatedAtCancel?: number;
   tokens: number[];
   timings: { queueMs: number; promptMs: number; decodeMs: number };
 }
@@ -154,6 +156,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
           promptTokens: r.promptTokens ?? 0,
           cachedTokens: r.cachedTokens ?? 0,
           completionTokens: r.completionTokens ?? 0,
+          ...(r.generatedAtCancel !== undefined ? { generatedAtCancel: r.generatedAtCancel } : {}),
           tokens: Array.from(r.tokens ?? []),
           timings: r.timings ?? { queueMs: 0, promptMs: 0, decodeMs: 0 },
         };

@@ -60,6 +60,7 @@ export interface NativeRequestResult {
   promptTokens?: number;
   cachedTokens?: number;
   completionTokens?: number;
+  generatedAtCancel?: number;
   tokens?: Int32Array;
   timings?: { queueMs: number; promptMs: number; decodeMs: number };
 }

@@ -76,11 +76,12 @@ Napi::Function js_request::define(Napi::Env env) {
 js_request::js_request(const Napi::CallbackInfo &info) : Napi::ObjectWrap<js_request>(info) {}
 
 Napi::Value js_request::cancel(const Napi::CallbackInfo &info) {
-    if (req_) req_->cancel.store(true);
+    if (req_ && !req_->cancel.exchange(true)) req_->generated_at_cancel.store(req_->generated.load());
     return info.Env().Undefined();
 }
 
-// { state, finishReason?, error?, promptTokens, cachedTokens, completionTokens, tokens, timings }
+// { state, finishReason?, error?, promptTokens, cachedTokens, completionTokens, generatedAtCancel?, tokens,
+// timings }
 Napi::Value js_request::result(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     Napi::Object out = Napi::Object::New(env);
@@ -101,6 +102,8 @@ Napi::Value js_request::result(const Napi::CallbackInfo &info) {
     out.Set("promptTokens", static_cast<double>(r.prompt_tokens));
     out.Set("cachedTokens", static_cast<double>(r.cached_tokens));
     out.Set("completionTokens", static_cast<double>(r.completion_tokens));
+    const int64_t at_cancel = req_->generated_at_cancel.load();
+    if (at_cancel >= 0) out.Set("generatedAtCancel", static_cast<double>(at_cancel));
     Napi::Int32Array tokens = Napi::Int32Array::New(env, r.tokens.size());
     std::copy(r.tokens.begin(), r.tokens.end(), tokens.Data());
     out.Set("tokens", tokens);

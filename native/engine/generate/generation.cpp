@@ -259,7 +259,9 @@ void engine_session::run(generation_request &req) {
     const auto decode_start = clock_type::now();
     std::string reason;
     for (;;) {
-        if (req.cancel.load(std::memory_order_relaxed)) {
+        // Sequentially consistent with `generated` below and the cancel() in the binding: a cancel
+        // that read `generated` == n is seen here before token n + 2 is sampled.
+        if (req.cancel.load()) {
             reason = "cancelled";
             break;
         }
@@ -275,6 +277,7 @@ void engine_session::run(generation_request &req) {
         smp.accept(r.id);
         res.tokens.push_back(r.id);
         ++res.completion_tokens;
+        req.generated.store(res.completion_tokens);
         const std::string text = stops.feed(detok.push(r.id));
         bool pushed;
         if (p.logprobs) {

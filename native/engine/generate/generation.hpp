@@ -55,6 +55,8 @@ struct generation_request {
     generation_params params;
     std::unique_ptr<ring::native_producer> producer;  // the request's ring; released when it finishes
     std::atomic<bool> cancel{false};                  // set by JS; checked before every token
+    std::atomic<int64_t> generated{0};                // tokens generated so far (worker writes, JS reads)
+    std::atomic<int64_t> generated_at_cancel{-1};     // `generated` when JS first cancelled; -1: never
     std::chrono::steady_clock::time_point enqueued;   // for the queue timeout
     std::mutex mu;                                    // guards state and result
     request_state state = request_state::queued;
