@@ -22,18 +22,18 @@ export class AbiStreamEncoder implements StreamEncoder {
     return [abiStart(this.requestId, model, Date.now(), this.streamId)];
   }
 
-  event(event: OutputEvent): string[] {
+  event(event: OutputEvent): string | undefined {
     switch (event.type) {
       case 'content':
-        return event.text === '' ? [] : [abiToken(event.text, this.index++, this.streamId)];
+        return event.text === '' ? undefined : abiToken(event.text, this.index++, this.streamId);
       case 'finish':
         this.finishReason = event.reason;
-        return [];
+        return undefined;
       case 'usage':
         this.completionTokens = event.usage.completion_tokens;
-        return [];
+        return undefined;
       default:
-        return [];
+        return undefined;
     }
   }
 

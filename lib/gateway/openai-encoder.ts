@@ -9,7 +9,7 @@ import type { OutputEvent, StreamEncoder } from './stream-run.js';
  * `{"error":{…}}` payload and no `[DONE]`, which the official SDK raises as an APIError.
  */
 export class OpenAIStreamEncoder implements StreamEncoder {
-  readonly builder: ChunkBuilder;
+  private readonly builder: ChunkBuilder;
   private usage: Usage | undefined;
 
   constructor(
@@ -24,13 +24,12 @@ export class OpenAIStreamEncoder implements StreamEncoder {
     return [this.builder.role()];
   }
 
-  event(event: OutputEvent): string[] {
+  event(event: OutputEvent): string | undefined {
     if (event.type === 'usage') {
       this.usage = event.usage;
-      return [];
+      return undefined;
     }
-    const chunk = this.builder.forEvent(event);
-    return chunk === undefined ? [] : [chunk];
+    return this.builder.forEvent(event);
   }
 
   finish(): string[] {

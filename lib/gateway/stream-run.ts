@@ -10,7 +10,8 @@ export type OutputEvent = Exclude<BackendEvent, { type: 'start' }>;
 export interface StreamEncoder {
   /** Payloads that open the answer of `model` (e.g. the role chunk). */
   start(model: string): string[];
-  event(event: OutputEvent): string[];
+  /** The payload for one output event, if it has one (at most one: this runs once per token). */
+  event(event: OutputEvent): string | undefined;
   /** Payloads that close a successful stream (usage chunk, `[DONE]`, `end`). */
   finish(): string[];
   /** The in-band error payload of a failed stream. */
@@ -137,7 +138,8 @@ export class StreamRun {
           this.tokens++;
         }
         if (event.type === 'usage') this.usage = event.usage;
-        this.appendAll(encoder.event(event));
+        const payload = encoder.event(event);
+        if (payload !== undefined) this.append(payload);
         if (session.aboveHighWater) await this.waitForReaders(signal);
       }
       if (signal.aborted) throw signal.reason;
@@ -252,6 +254,11 @@ export class StreamRun {
   private appendAll(payloads: string[]): void {
     if (payloads.length === 0) return;
     for (const p of payloads) this.init.session.append(p);
+    this.wakeData();
+  }
+
+  private append(payload: string): void {
+    this.init.session.append(payload);
     this.wakeData();
   }
 }

@@ -35,7 +35,7 @@ export class SseWriter {
   private ended = false;
   private readonly closeController = new AbortController();
   /** Why the connection was lost, when it was lost before end(). */
-  cutReason: SseCutReason | undefined;
+  private cutReason: SseCutReason | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -53,10 +53,6 @@ export class SseWriter {
 
   get closed(): boolean {
     return this.closeController.signal.aborted;
-  }
-
-  get headersSent(): boolean {
-    return this.res.headersSent;
   }
 
   /**
@@ -97,14 +93,12 @@ export class SseWriter {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** Ends the response after writing `text`. */
-  end(text?: string): void {
+  /** Ends the response. */
+  end(): void {
     if (this.ended) return;
     this.ended = true;
     this.stopTimers();
-    if (this.closed) return;
-    if (text) this.res.end(text);
-    else this.res.end();
+    if (!this.closed) this.res.end();
   }
 
   /** Drops the connection, logging why. */
