@@ -168,7 +168,9 @@ export class LocalBackend implements Backend {
     const options: GenerateOptions = {
       prompt: rendered.prompt,
       addSpecial: true,
+      // The template's markers become control tokens; the same text inside messages stays text.
       parseSpecial: true,
+      literalRanges: rendered.literalRanges,
       maxTokens: request.maxTokens ?? this.#config.defaultMaxTokens,
       // OpenAI's defaults: temperature 1 and top_p 1, with no top-k or min-p cut.
       temperature: request.temperature ?? 1,

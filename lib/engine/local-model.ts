@@ -32,6 +32,12 @@ export interface GenerateOptions {
   addSpecial?: boolean;
   /** Treat control-token text in the prompt (e.g. `<|im_start|>`) as control tokens. Default true. */
   parseSpecial?: boolean;
+  /**
+   * UTF-8 byte ranges [start, end) of `prompt` whose control-token text stays plain text even with
+   * parseSpecial — the message text of a rendered chat (applyChatTemplate's `literalRanges`), so a
+   * user who types `<|im_start|>` cannot open a real turn.
+   */
+  literalRanges?: Array<[number, number]>;
   /** Most tokens to generate; 0 = until the context is full. Default 256. */
   maxTokens?: number;
   /** Sampling temperature; 0 = greedy. Default 0.8. */
@@ -223,8 +229,9 @@ export class LocalModel {
     return this.#native?.stats() ?? { loaded: false };
   }
 
-  tokenize(text: string, addSpecial = true, parseSpecial = true): Int32Array {
-    return this.#model().tokenize(text, addSpecial, parseSpecial);
+  /** `literalRanges`: as in GenerateOptions. */
+  tokenize(text: string, addSpecial = true, parseSpecial = true, literalRanges?: Array<[number, number]>): Int32Array {
+    return this.#model().tokenize(text, addSpecial, parseSpecial, literalRanges?.flat());
   }
 
   detokenize(ids: Int32Array | number[]): string {
@@ -243,9 +250,10 @@ export class LocalModel {
   generate(options: GenerateOptions): Generation {
     const native = this.#model();
     const ring = TokenRing.create({ capacityBytes: options.ringCapacityBytes ?? 64 * 1024 });
-    const { signal, ringCapacityBytes: _ring, promptTokens, ...rest } = options;
+    const { signal, ringCapacityBytes: _ring, promptTokens, literalRanges, ...rest } = options;
     const nativeOptions: NativeGenerateOptions = { ...rest };
     if (promptTokens !== undefined) nativeOptions.promptTokens = Int32Array.from(promptTokens);
+    if (literalRanges !== undefined) nativeOptions.literalRanges = literalRanges.flat();
     if (signal?.aborted) throw new EngineError('the generation was aborted before it started', 'ABI_ERR_ABORTED');
     let request: NativeRequest;
     try {

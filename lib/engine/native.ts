@@ -36,6 +36,8 @@ export interface NativeGenerateOptions {
   promptTokens?: Int32Array;
   addSpecial?: boolean;
   parseSpecial?: boolean;
+  /** Flat [start, end, …] UTF-8 byte ranges of `prompt` tokenized as plain text. */
+  literalRanges?: number[];
   maxTokens?: number;
   temperature?: number;
   topK?: number;
@@ -83,7 +85,7 @@ export interface NativeModel {
   info(): NativeModelInfo;
   /** Synchronous forward pass (tests and tools): logits of the last token. `reset` starts a new sequence. */
   evaluate(tokens: Int32Array, reset: boolean): Float32Array;
-  tokenize(text: string, addSpecial?: boolean, parseSpecial?: boolean): Int32Array;
+  tokenize(text: string, addSpecial?: boolean, parseSpecial?: boolean, literalRanges?: number[]): Int32Array;
   detokenize(ids: Int32Array): string;
   /** Queues a generation whose text records go into the ring behind `ringView`. Throws ABI_ERR_ENGINE_BUSY when the queue is full. */
   generate(options: NativeGenerateOptions, ringView: Int32Array): NativeRequest;

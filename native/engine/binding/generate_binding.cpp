@@ -4,6 +4,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "engine/binding/literal_ranges.hpp"
 #include "engine/binding/model_handle.hpp"
 
 namespace abi::engine {
@@ -133,6 +134,11 @@ Napi::Value js_model::generate(const Napi::CallbackInfo &info) {
         p.prompt_ids.assign(ids.Data(), ids.Data() + ids.ElementLength());
     } else if (o.Has("prompt") && o.Get("prompt").IsString()) {
         p.prompt = o.Get("prompt").As<Napi::String>().Utf8Value();
+        if (o.Has("literalRanges") && !o.Get("literalRanges").IsUndefined()) {
+            std::string error;
+            if (!read_literal_ranges(o.Get("literalRanges"), p.prompt.size(), &p.literal, &error))
+                return throw_error(env, "ABI_ERR_INVALID_ARG", "generate: " + error);
+        }
     } else {
         return throw_error(env, "ABI_ERR_INVALID_ARG", "generate: give prompt (string) or promptTokens (Int32Array)");
     }

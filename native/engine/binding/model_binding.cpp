@@ -1,5 +1,6 @@
 // exports.engine.Model: a loaded model handle. This file holds loading, model facts and the
 // synchronous evaluate() used by correctness tests; generation runs on native threads (generate_binding).
+#include "engine/binding/literal_ranges.hpp"
 #include "engine/binding/model_handle.hpp"
 #include "engine/gguf/ggml_type_table.hpp"
 #include "engine/llama/vocab_loader.hpp"
@@ -125,7 +126,7 @@ Napi::Value js_model::evaluate(const Napi::CallbackInfo &info) {
     }
 }
 
-// tokenize(text, addSpecial = true, parseSpecial = true) → Int32Array
+// tokenize(text, addSpecial = true, parseSpecial = true, literalRanges?: number[]) → Int32Array
 Napi::Value js_model::tokenize(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!tok_) return throw_error(env, "ABI_ERR_MODEL_CLOSED", "model is closed");
@@ -133,7 +134,14 @@ Napi::Value js_model::tokenize(const Napi::CallbackInfo &info) {
         return throw_error(env, "ABI_ERR_INVALID_ARG", "tokenize(text): text must be a string");
     const bool add_special = info.Length() < 2 || info[1].ToBoolean().Value();
     const bool parse_special = info.Length() < 3 || info[2].ToBoolean().Value();
-    const auto ids = tok_->encode(info[0].As<Napi::String>().Utf8Value(), add_special, parse_special);
+    const std::string text = info[0].As<Napi::String>().Utf8Value();
+    literal_ranges literal;
+    if (info.Length() >= 4 && !info[3].IsUndefined()) {
+        std::string error;
+        if (!read_literal_ranges(info[3], text.size(), &literal, &error))
+            return throw_error(env, "ABI_ERR_INVALID_ARG", "tokenize: " + error);
+    }
+    const auto ids = tok_->encode(text, add_special, parse_special, literal);
     Napi::Int32Array out = Napi::Int32Array::New(env, ids.size());
     std::copy(ids.begin(), ids.end(), out.Data());
     return out;

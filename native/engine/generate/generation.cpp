@@ -214,7 +214,7 @@ void engine_session::run(generation_request &req) {
     generation_result &res = req.result;  // written only by this thread until finish()
     if (req.cancel.load()) return finish(req, "cancelled");
     std::vector<int32_t> prompt =
-        p.prompt_ids.empty() ? tok_->encode(p.prompt, p.add_special, p.parse_special) : p.prompt_ids;
+        p.prompt_ids.empty() ? tok_->encode(p.prompt, p.add_special, p.parse_special, p.literal) : p.prompt_ids;
     if (prompt.empty()) return finish(req, "error", "ABI_ERR_INVALID_ARG", "the prompt is empty after tokenization");
     for (int32_t id : prompt) {
         if (id < 0 || id >= tok_->n_vocab())

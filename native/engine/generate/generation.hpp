@@ -23,17 +23,18 @@
 namespace abi::engine {
 
 struct generation_params {
-    std::string prompt;                // text prompt (used when prompt_ids is empty)
-    std::vector<int32_t> prompt_ids;   // pre-tokenized prompt; takes precedence over `prompt`
-    bool add_special = true;           // tokenizer adds BOS/EOS as the vocabulary asks
-    bool parse_special = true;         // control-token text in the prompt becomes control tokens
-    int64_t max_tokens = 256;          // generated tokens at most; <= 0: until the context is full
-    sampler_params sampling;           // temperature, top-k/p, min-p, penalties, seed, n_logprobs
-    std::vector<std::string> stop;     // stop strings (excluded from the output)
-    bool ignore_eos = false;           // keep going past end-of-generation tokens
-    bool strip_leading_space = false;  // drop the SPM space prefix before the first generated word
-    bool logprobs = false;             // records are JSON with per-token log-probabilities
-    int64_t stall_timeout_ms = 60000;  // give up when the reader leaves the ring full this long
+    std::string prompt;                              // text prompt (used when prompt_ids is empty)
+    std::vector<int32_t> prompt_ids;                 // pre-tokenized prompt; takes precedence over `prompt`
+    bool add_special = true;                         // tokenizer adds BOS/EOS as the vocabulary asks
+    bool parse_special = true;                       // control-token text in the prompt becomes control tokens
+    std::vector<std::pair<size_t, size_t>> literal;  // byte ranges of `prompt` whose control-token text stays text
+    int64_t max_tokens = 256;                        // generated tokens at most; <= 0: until the context is full
+    sampler_params sampling;                         // temperature, top-k/p, min-p, penalties, seed, n_logprobs
+    std::vector<std::string> stop;                   // stop strings (excluded from the output)
+    bool ignore_eos = false;                         // keep going past end-of-generation tokens
+    bool strip_leading_space = false;                // drop the SPM space prefix before the first generated word
+    bool logprobs = false;                           // records are JSON with per-token log-probabilities
+    int64_t stall_timeout_ms = 60000;                // give up when the reader leaves the ring full this long
 };
 
 enum class request_state { queued, running, done };
