@@ -13,11 +13,6 @@ import type { RouteContext } from './router.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, route: RouteContext & RequestInfo) => Promise<void>;
 
-const limitsOf = (ctx: ServerContext) => {
-  const s = ctx.runtime().settings;
-  return { maxMessages: s.maxMessages, maxTotalChars: s.maxTotalChars, ...(s.maxTokensCap !== undefined ? { maxTokensCap: s.maxTokensCap } : {}) };
-};
-
 function setHeaders(res: ServerResponse, headers: Record<string, string>): void {
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
 }
@@ -27,7 +22,7 @@ export function chatCompletions(ctx: ServerContext): Handler {
   return async (req, res, info) => {
     const { settings, gateway } = ctx.runtime();
     const body = await readJsonBody(req, settings);
-    const v = validateChatCompletionRequest(body, limitsOf(ctx));
+    const v = validateChatCompletionRequest(body, settings);
     const targets = gateway.targets(v.model, v.backend);
     setHeaders(res, admitRequest(ctx, info, v.request.maxTokens));
     if (v.stream) {
@@ -87,7 +82,7 @@ export function abiStream(ctx: ServerContext): Handler {
   return async (req, res, info) => {
     const { settings, gateway } = ctx.runtime();
     const body = await readJsonBody(req, settings);
-    const v = validateAbiRequest(body, limitsOf(ctx));
+    const v = validateAbiRequest(body, settings);
     const model = await abiModel(ctx, v.model);
     v.request.model = model;
     const targets = gateway.targets(model, v.backend);

@@ -13,7 +13,7 @@ import type { Backend } from '../backends/types.js';
 import { loadConfig, type BackendConfig } from '../config/index.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { RouteRule } from '../gateway/routing.js';
-import { badRequest, notFound, serviceUnavailable, toApiError } from '../protocol/errors.js';
+import { ApiError, badRequest, notFound, serviceUnavailable, toApiError } from '../protocol/errors.js';
 import { createMetrics } from '../observability/metrics.js';
 import { createLogger } from '../observability/logger.js';
 import type { AttemptTimeouts } from '../recovery/attempt.js';
@@ -29,7 +29,7 @@ import { createServerEmitter, type AbiServerEmitter } from './events.js';
 import * as handlers from './handlers.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { sendError } from './respond.js';
-import { RAW_SECURITY_HEADERS } from './raw-headers.js';
+import { endSocketWithError } from './raw-headers.js';
 import { Router } from './router.js';
 import { resolveServerSettings, type ServerSettings } from './settings.js';
 import { WS_PATH, WsEndpoint } from './ws.js';
@@ -305,7 +305,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
         await initialized;
         const { path } = pathOf(req);
         if (path !== WS_PATH) {
-          socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n${RAW_SECURITY_HEADERS}connection: close\r\n\r\n${JSON.stringify(notFound(`No WebSocket endpoint at ${path.slice(0, 200)}.`, 'route_not_found').toEnvelope())}`);
+          endSocketWithError(socket, notFound(`No WebSocket endpoint at ${path.slice(0, 200)}.`, 'route_not_found'));
           return;
         }
         await wsEndpoint().handleUpgrade(req, socket, head, { requestId, principalId: ANONYMOUS.id, principal: ANONYMOUS, log });
@@ -325,12 +325,9 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const message =
       status === 431 ? 'Request headers are larger than the server accepts.' : status === 408 ? 'The request was not received in time.' : 'Malformed HTTP request.';
-    const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request' } });
+    const code = status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request';
     logger.warn({ code: err.code, status }, 'client error');
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `${RAW_SECURITY_HEADERS}connection: close\r\n\r\n${body}`,
-    );
+    endSocketWithError(socket, new ApiError(message, { status, type: 'invalid_request_error', code }));
   }
 
   async function listen(port?: number, host?: string): Promise<ListenAddress> {

@@ -1,17 +1,15 @@
 import type { IncomingMessage } from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { AbiStreamEncoder } from '../gateway/abi-encoder.js';
-import { abiError } from '../protocol/abi-events.js';
-import { validateWsClientMessage } from '../protocol/abi-events.js';
+import { abiError, validateWsClientMessage } from '../protocol/abi-events.js';
 import { ApiError, badRequest, gone, notFound, rateLimited, serviceUnavailable, toApiError } from '../protocol/errors.js';
 import { parseJsonBody } from '../protocol/json.js';
 import type { Principal } from '../security/types.js';
 import type { StreamSession } from '../sessions/types.js';
 import type { RequestInfo, ServerContext } from './context.js';
 import { nextMacrotask } from './session-pump.js';
-import { RAW_SECURITY_HEADERS } from './raw-headers.js';
+import { endSocketWithError } from './raw-headers.js';
 import { admitRequest, followerOf, startStream } from './streams.js';
 
 export const WS_PATH = '/api/stream/ws';
@@ -25,19 +23,6 @@ function bearerFromProtocols(header: string | undefined): string | undefined {
     if (t.startsWith(BEARER_PROTOCOL) && t.length > BEARER_PROTOCOL.length) return t.slice(BEARER_PROTOCOL.length);
   }
   return undefined;
-}
-
-/** Answers a refused upgrade with a plain HTTP response carrying the error envelope. */
-function refuseUpgrade(socket: Duplex, err: unknown): void {
-  const apiError = toApiError(err);
-  const body = JSON.stringify(apiError.toEnvelope());
-  const headers = Object.entries(apiError.headers ?? {})
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  socket.end(
-    `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n${headers}${RAW_SECURITY_HEADERS}connection: close\r\n\r\n${body}`,
-  );
 }
 
 /** One stream followed on a connection: the pump stops when `stop` aborts. */
@@ -81,7 +66,7 @@ export class WsEndpoint {
       const principal = await this.authenticate(req);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, { ...info, principalId: principal.id, principal }));
     } catch (err) {
-      refuseUpgrade(socket, err);
+      endSocketWithError(socket, err);
     }
   }
 
@@ -144,11 +129,8 @@ export class WsEndpoint {
       const parsed = parseJsonBody(raw, { maxDepth: settings.maxJsonDepth });
       const maybeId = (parsed as { id?: unknown } | null)?.id;
       if (typeof maybeId === 'string') id = maybeId;
-      const msg = validateWsClientMessage(parsed, {
-        maxMessages: settings.maxMessages,
-        maxTotalChars: settings.maxTotalChars,
-        ...(settings.maxTokensCap !== undefined ? { maxTokensCap: settings.maxTokensCap } : {}),
-      });
+      // The settings carry the validation limits (maxMessages, maxTotalChars, maxTokensCap) under the same names.
+      const msg = validateWsClientMessage(parsed, settings);
       if (msg.type === 'cancel') {
         const run = this.ctx.runs.get(msg.id);
         if (!streams.has(msg.id) || !run) throw notFound(`No running stream '${msg.id}' on this connection.`, 'stream_not_found', 'id');
