@@ -1,15 +1,6 @@
 import { loadBinding } from '../native/binding.js';
 import type { GgufInfo } from './inspect.js';
-
-/** Options of the native model handle (see LocalModelOptions for the documented public form). */
-export interface NativeModelOptions {
-  contextLength?: number;
-  maxContextLength?: number;
-  threads?: number;
-  batchSize?: number;
-  maxQueue?: number;
-  queueTimeoutMs?: number;
-}
+import type { GenerateOptions, LocalModelOptions } from './local-model.js';
 
 export interface NativeModelInfo {
   path: string;
@@ -30,30 +21,15 @@ export interface NativeModelInfo {
   warnings: string[];
 }
 
-/** Fields the native generate() reads; see GenerateOptions in local-model.ts for their meaning. */
-export interface NativeGenerateOptions {
-  prompt?: string;
+/**
+ * What the native generate() reads: GenerateOptions (local-model.ts, where each field is documented)
+ * without the JS-side fields, with the prompt ids as an Int32Array and the literal ranges flattened to
+ * [start, end, start, end, …].
+ */
+export type NativeGenerateOptions = Omit<GenerateOptions, 'signal' | 'ringCapacityBytes' | 'promptTokens' | 'literalRanges'> & {
   promptTokens?: Int32Array;
-  addSpecial?: boolean;
-  parseSpecial?: boolean;
-  /** Flat [start, end, …] UTF-8 byte ranges of `prompt` tokenized as plain text. */
   literalRanges?: number[];
-  maxTokens?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  repeatPenalty?: number;
-  frequencyPenalty?: number;
-  presencePenalty?: number;
-  penaltyLastN?: number;
-  seed?: number;
-  stop?: string[];
-  logprobs?: number;
-  ignoreEos?: boolean;
-  stripLeadingSpace?: boolean;
-  stallTimeoutMs?: number;
-}
+};
 
 export interface NativeRequestResult {
   state: 'queued' | 'running' | 'done';
@@ -96,7 +72,7 @@ export interface NativeModel {
 /** The raw `exports.engine` surface of the addon; only lib/engine/ touches it. */
 export interface EngineBinding {
   inspect(path: string): GgufInfo;
-  Model: new (path: string, options?: NativeModelOptions) => NativeModel;
+  Model: new (path: string, options?: LocalModelOptions) => NativeModel;
 }
 
 export function engineBinding(): EngineBinding {

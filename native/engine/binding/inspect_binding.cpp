@@ -74,24 +74,6 @@ Napi::Value js_element(Napi::Env env, value_type type, const uint8_t *p) {
     }
 }
 
-size_t element_bytes(value_type type) {
-    switch (type) {
-        case value_type::u8:
-        case value_type::i8:
-        case value_type::boolean:
-            return 1;
-        case value_type::u16:
-        case value_type::i16:
-            return 2;
-        case value_type::u64:
-        case value_type::i64:
-        case value_type::f64:
-            return 8;
-        default:
-            return 4;
-    }
-}
-
 Napi::Value js_value(Napi::Env env, const value &v) {
     switch (v.type) {
         case value_type::string:
@@ -102,7 +84,7 @@ Napi::Value js_value(Napi::Env env, const value &v) {
                 for (uint32_t i = 0; i < v.strings.size(); ++i)
                     arr.Set(i, Napi::String::New(env, v.strings[i].data(), v.strings[i].size()));
             } else {
-                const size_t step = element_bytes(v.elem_type);
+                const size_t step = gguf::value_type_size(v.elem_type);
                 for (uint32_t i = 0; i < v.count; ++i) arr.Set(i, js_element(env, v.elem_type, v.elems + i * step));
             }
             return arr;

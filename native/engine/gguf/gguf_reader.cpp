@@ -20,28 +20,6 @@ constexpr uint64_t max_array_elems = 1ull << 30;
 constexpr uint32_t max_dims = 4;
 constexpr size_t max_tensor_name = 64;
 
-size_t fixed_size(value_type type) {
-    switch (type) {
-        case value_type::u8:
-        case value_type::i8:
-        case value_type::boolean:
-            return 1;
-        case value_type::u16:
-        case value_type::i16:
-            return 2;
-        case value_type::u32:
-        case value_type::i32:
-        case value_type::f32:
-            return 4;
-        case value_type::u64:
-        case value_type::i64:
-        case value_type::f64:
-            return 8;
-        default:
-            return 0;
-    }
-}
-
 bool known_type(uint32_t raw) {
     return raw <= static_cast<uint32_t>(value_type::f64);
 }
@@ -174,6 +152,28 @@ bool is_signed(value_type t) {
 
 }  // namespace
 
+size_t value_type_size(value_type type) {
+    switch (type) {
+        case value_type::u8:
+        case value_type::i8:
+        case value_type::boolean:
+            return 1;
+        case value_type::u16:
+        case value_type::i16:
+            return 2;
+        case value_type::u32:
+        case value_type::i32:
+        case value_type::f32:
+            return 4;
+        case value_type::u64:
+        case value_type::i64:
+        case value_type::f64:
+            return 8;
+        default:
+            return 0;
+    }
+}
+
 const char *value_type_name(value_type type) {
     static const char *const names[] = {"uint8", "int8",   "uint16", "int16",  "uint32", "int32",  "float32",
                                         "bool",  "string", "array",  "uint64", "int64",  "float64"};
@@ -272,7 +272,7 @@ void gguf_file::parse() {
                 for (uint64_t j = 0; j < val.count; ++j)
                     val.strings.push_back(cur.read_string(name + "[" + std::to_string(j) + "]"));
             } else {
-                const uint64_t elem = fixed_size(val.elem_type);
+                const uint64_t elem = value_type_size(val.elem_type);
                 if (val.count > cur.remaining() / elem) {
                     fail("truncated: " + name + " holds " + std::to_string(val.count) + " " +
                          value_type_name(val.elem_type) + " elements but only " + std::to_string(cur.remaining()) +

@@ -2,6 +2,7 @@
 // GGUF v2/v3 reader over a read-only mmap. Every count, length and offset is checked against the
 // file size before it is used, so a truncated or corrupt file ends in a gguf_error naming the file
 // and the offending key or tensor, never in a read past the mapping.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -34,6 +35,8 @@ enum class value_type : uint32_t {
 };
 
 const char *value_type_name(value_type type);
+// Bytes of one stored value of a fixed-size type; 0 for string and array.
+size_t value_type_size(value_type type);
 
 // A read-only private mapping of a whole file; unmapped on destruction.
 class mapped_file {
