@@ -8,7 +8,7 @@ describe('HTTP errors with the OpenAI envelope (no backend configured)', () => {
   let t: TestServer;
   beforeAll(async () => {
     t = await startTestServer({
-      server: { bodyLimitBytes: 2000, maxJsonDepth: 8, headersTimeoutMs: 400, requestTimeoutMs: 800, maxHeaderSize: 4096 },
+      server: { bodyLimitBytes: 2000, maxJsonDepth: 8, headersTimeoutMs: 400, requestTimeoutMs: 800, maxHeaderSize: 4096, maxTokensCap: 100 },
       auth: { tokens: ['test-token-1'], allowHealthWithoutAuth: true, apiKeysFile: '/nonexistent/abi-keys.json' },
     });
   });
@@ -93,6 +93,16 @@ describe('HTTP errors with the OpenAI envelope (no backend configured)', () => {
     expect(r.text).toContain('"error"');
     const health = await sseRequest(`${t.url}/health`);
     expect(health.status).toBe(200);
+  });
+
+  it('400 naming max_tokens when it is over server.maxTokensCap, on both endpoints', async () => {
+    const messages = [{ role: 'user', content: 'hi' }];
+    const chat = await sseRequest(`${t.url}/v1/chat/completions`, { headers: AUTH, body: JSON.stringify({ model: 'm', messages, max_tokens: 101 }) });
+    expect(chat.status).toBe(400);
+    expect(envelope(chat.json).param).toBe('max_tokens');
+    const abi = await sseRequest(`${t.url}/api/stream`, { headers: AUTH, body: JSON.stringify({ model: 'm', prompt: 'hi', max_tokens: 101 }) });
+    expect(abi.status).toBe(400);
+    expect(envelope(abi.json).param).toBe('max_tokens');
   });
 
   it('431 for oversized headers', async () => {
