@@ -1,14 +1,10 @@
 import type { Backend } from '../backends/types.js';
 import { badRequest, notFound, serviceUnavailable } from '../protocol/errors.js';
-import { matchRoute } from '../config/sections/routes.js';
+import { matchRoute, type RouteConfig } from '../config/index.js';
 import type { RouteTarget } from '../recovery/types.js';
 
-/** One `routes[]` entry of the config, as far as routing reads it. */
-export interface RouteRule {
-  /** Requested model name; `*` matches any run of characters. */
-  model: string;
-  targets: { backend: string; model?: string; contextLength?: number }[];
-}
+/** One `routes[]` entry of the config (see RouteConfig). */
+export type RouteRule = RouteConfig;
 
 /**
  * Turns a requested model (and an optional explicit `backend`) into the ordered targets to try.

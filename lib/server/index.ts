@@ -282,7 +282,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
         if (path !== '/health') throw serviceUnavailable('The server is shutting down and accepts no new requests.', { code: 'draining', retryAfterSec: 1 });
       }
       const match = router.match(method, path);
-      routeLabel = path.startsWith('/v1/streams/') ? '/v1/streams/:id' : path;
+      routeLabel = match.pattern;
       const principal = await rt.auth.authorize(req, path);
       await match.handler(req, res, { params: match.params, url: parsed.url, requestId, principalId: principal.id, principal, log });
     } catch (err) {

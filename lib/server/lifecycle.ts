@@ -27,10 +27,6 @@ export class Lifecycle {
     return this.current === 'running';
   }
 
-  get activeCount(): number {
-    return this.active.size;
-  }
-
   /** Tracks one unit of work until it finishes. */
   track(work: Drainable): void {
     this.active.add(work);

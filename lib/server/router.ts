@@ -13,12 +13,18 @@ export type RouteHandler<C> = (req: IncomingMessage, res: ServerResponse, ctx: R
 
 interface RouteEntry<C> {
   method: string;
+  pattern: string;
   segments: string[];
   handler: RouteHandler<C>;
 }
 
 /** A match, or the error (404/405) the request should get. */
-export type RouteMatch<C> = { handler: RouteHandler<C>; params: Record<string, string> };
+export type RouteMatch<C> = {
+  handler: RouteHandler<C>;
+  params: Record<string, string>;
+  /** The pattern that matched (`/v1/streams/:id`): a metrics label that does not grow with ids. */
+  pattern: string;
+};
 
 /**
  * Method + path routing over a handful of fixed paths. Patterns are split once into segments; a
@@ -28,7 +34,7 @@ export class Router<C> {
   private readonly routes: RouteEntry<C>[] = [];
 
   add(method: string, pattern: string, handler: RouteHandler<C>): this {
-    this.routes.push({ method, segments: pattern.split('/').filter(Boolean), handler });
+    this.routes.push({ method, pattern, segments: pattern.split('/').filter(Boolean), handler });
     return this;
   }
 
@@ -39,7 +45,7 @@ export class Router<C> {
     for (const route of this.routes) {
       const params = matchSegments(route.segments, parts);
       if (!params) continue;
-      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { handler: route.handler, params };
+      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { handler: route.handler, params, pattern: route.pattern };
       allowed.push(route.method);
     }
     if (allowed.length > 0) throw methodNotAllowed(method, allowed);

@@ -17,7 +17,9 @@ import { createAbiServer, type AbiServerConfig } from '../../server/index.js';
 export interface ServeOptions {
   /** Config file; default ./abi.config.json when it exists. */
   config?: string;
+  /** Interface to bind (overrides `server.host`). */
   host?: string;
+  /** Port to bind, 0 for a free one (overrides `server.port`). */
   port?: number;
   /** GGUF model to serve with the local engine, without a config file. */
   model?: string;
