@@ -43,6 +43,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { recordRequest, type RecordedHttpRequest } from './recorded-request.js';
 import type { FinishReason, ToolCallDelta, Usage } from '../../lib/backends/types.js';
 
 export interface FakeScenario {
@@ -73,20 +74,7 @@ export interface FakeScenario {
   ignoreStream?: boolean;
 }
 
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  /** Parsed JSON body (undefined when the body was not JSON). */
-  body: any;
-  rawBody: string;
-  /** True when the client closed the connection before the response was complete. */
-  aborted: boolean;
-  /** Resolves when the response finished or the client went away. */
-  closed: Promise<void>;
-  /** Content tokens written before the response ended. */
-  tokensSent: number;
-}
+export type RecordedRequest = RecordedHttpRequest;
 
 export interface FakeOpenAI {
   /** e.g. `http://127.0.0.1:41234/v1` */
@@ -126,32 +114,8 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
   let seq = 0;
 
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const rawBody = Buffer.concat(chunks).toString('utf8');
-      let body: any;
-      try {
-        body = rawBody ? JSON.parse(rawBody) : undefined;
-      } catch {
-        body = undefined;
-      }
-      let markClosed!: () => void;
-      const record: RecordedRequest = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body,
-        rawBody,
-        aborted: false,
-        closed: new Promise<void>((r) => (markClosed = r)),
-        tokensSent: 0,
-      };
+    recordRequest(req, res, (record) => {
       requests.push(record);
-      res.on('close', () => {
-        if (!res.writableFinished) record.aborted = true;
-        markClosed();
-      });
       waiters = waiters.filter((w) => (requests.length >= w.n ? (w.resolve(), false) : true));
       handle(req, res, record).catch(() => res.destroy());
     });

@@ -15,6 +15,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { recordRequest, type RecordedHttpRequest } from './recorded-request.js';
 
 export interface FaultScenario {
   /** Content deltas of the full answer (default `['Hello', ',', ' world', '!']`). */
@@ -83,21 +84,9 @@ export interface StreamContext {
   state: Record<string, unknown>;
 }
 
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: any;
-  /** performance.now() when the request arrived. */
-  arrivedAt: number;
+export interface RecordedRequest extends RecordedHttpRequest {
   /** Prefill text found in the request, if any. */
   prefill: string | undefined;
-  /** True when the client closed the connection before the response ended. */
-  aborted: boolean;
-  /** Resolves when the connection is finished either way. */
-  closed: Promise<void>;
-  /** Content tokens written to this request. */
-  tokensSent: number;
 }
 
 export interface FaultUpstreamOptions {
@@ -130,17 +119,8 @@ export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<Fa
   let seq = 0;
 
   const server = http.createServer((req, res) => {
-    const arrivedAt = performance.now();
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const rawBody = Buffer.concat(chunks).toString('utf8');
-      let body: any;
-      try {
-        body = JSON.parse(rawBody);
-      } catch {
-        body = undefined;
-      }
+    recordRequest(req, res, (recorded) => {
+      const { body } = recorded;
       let prefill: string | undefined;
       let prefillError: string | undefined;
       try {
@@ -148,23 +128,8 @@ export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<Fa
       } catch (err) {
         prefillError = (err as Error).message;
       }
-      let closeResolve!: () => void;
-      const record: RecordedRequest = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body,
-        arrivedAt,
-        prefill,
-        aborted: false,
-        closed: new Promise<void>((r) => (closeResolve = r)),
-        tokensSent: 0,
-      };
+      const record: RecordedRequest = Object.assign(recorded, { prefill });
       requests.push(record);
-      res.on('close', () => {
-        if (!res.writableFinished) record.aborted = true;
-        closeResolve();
-      });
       if (!wire.paths.includes((req.url ?? '').split('?')[0]!) || req.method !== 'POST') {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify(wire.errorResponse(404, 'not_found', 'no such path').body));
         return;
