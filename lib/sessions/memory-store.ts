@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
-import { TokenRing, TokenRingGoneError } from '../native/token-ring.js';
 import type { RecoveryEmitter } from '../recovery/events.js';
 import { requireInteger } from '../recovery/validate.js';
 import { SessionClosedError, SessionGoneError, SessionLimitError } from './errors.js';
+import { ReplayGap, ReplayLog } from './replay-log.js';
 import type { CreateSessionOptions, SessionRecord, SessionStatus, SessionStore, StreamSession } from './types.js';
 
 export interface MemorySessionStoreOptions {
@@ -13,14 +13,17 @@ export interface MemorySessionStoreOptions {
   detachedGraceMs?: number;
   /** Most sessions held at once; the oldest finished one is evicted to make room (default 10000). */
   maxSessions?: number;
-  /** Replay buffer per session in bytes, a power of two (default 131072). A session holds up to 1.5 × this (ring, seq index, read buffer). */
+  /**
+   * Replay buffer per session: most bytes of events kept for resume (default 131072). Memory grows
+   * with what a stream sent, up to this; older events are dropped beyond it (the newest always stays).
+   */
   ringBytes?: number;
   /** Receives `resume` events. */
   events?: RecoveryEmitter;
 }
 
 /**
- * Sessions in this process, one native TokenRing (SharedArrayBuffer) per stream. Finished sessions
+ * Sessions in this process, one ReplayLog of event strings per stream. Finished sessions
  * stay readable for ttlMs; ids of expired ones are remembered (bounded) so a late resume gets 410.
  */
 export class MemorySessionStore implements SessionStore {
@@ -39,7 +42,6 @@ export class MemorySessionStore implements SessionStore {
     this.detachedGraceMs = requireInteger(o, 'detachedGraceMs', opts.detachedGraceMs ?? 30_000, 0);
     this.maxSessions = requireInteger(o, 'maxSessions', opts.maxSessions ?? 10_000, 1);
     this.ringBytes = requireInteger(o, 'ringBytes', opts.ringBytes ?? 131_072, 256, 2 ** 30);
-    if ((this.ringBytes & (this.ringBytes - 1)) !== 0) throw new InvalidArgumentError(`${o}: ringBytes must be a power of two, got ${this.ringBytes}`);
     this.events = opts.events;
   }
 
@@ -51,8 +53,7 @@ export class MemorySessionStore implements SessionStore {
     const id = opts.id ?? randomUUID();
     if (this.sessions.has(id)) throw new InvalidArgumentError(`session id ${id} is already in use`);
     if (this.sessions.size >= this.maxSessions) this.evictOldestFinished();
-    const ring = TokenRing.create({ capacityBytes: this.ringBytes });
-    const session = new MemorySession(id, Object.freeze({ ...opts.meta }), ring, this);
+    const session = new MemorySession(id, Object.freeze({ ...opts.meta }), new ReplayLog(this.ringBytes), this);
     this.sessions.set(id, session);
     this.departed.delete(id);
     return session;
@@ -106,41 +107,42 @@ class MemorySession implements StreamSession {
   private graceTimer: NodeJS.Timeout | undefined;
   private ttlTimer: NodeJS.Timeout | undefined;
   private disposed = false;
+  private finalStatus: SessionStatus = 'open';
   private readonly waiters = new Set<() => void>();
 
   constructor(
     readonly id: string,
     readonly meta: Readonly<Record<string, unknown>>,
-    private readonly ring: TokenRing,
+    private readonly log: ReplayLog,
     private readonly store: MemorySessionStore,
   ) {}
 
   get done(): boolean {
-    return this.ring.closed;
+    return this.finalStatus !== 'open';
   }
   get status(): SessionStatus {
-    return this.ring.status;
+    return this.finalStatus;
   }
   get nextSeq(): number {
-    return this.ring.nextSeq;
+    return this.log.nextSeq;
   }
   get aboveHighWater(): boolean {
-    return !this.disposed && this.ring.aboveHighWater;
+    return !this.disposed && this.log.aboveHighWater;
   }
   get generationSignal(): AbortSignal {
     return this.controller.signal;
   }
 
   append(payload: string): number {
-    if (this.ring.closed || this.disposed) throw new SessionClosedError(this.id);
-    const seq = this.ring.push(payload);
+    if (this.done || this.disposed) throw new SessionClosedError(this.id);
+    const seq = this.log.append(payload);
     this.wakeAll();
     return seq;
   }
 
   finish(status: 'done' | 'error'): void {
-    if (this.ring.closed) return;
-    this.ring.close(status);
+    if (this.done) return;
+    this.finalStatus = status;
     this.wakeAll();
     clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
@@ -151,17 +153,15 @@ class MemorySession implements StreamSession {
   read(afterSeq: number): SessionRecord[] {
     if (this.disposed) throw new SessionGoneError(this.id, afterSeq + 1, -1);
     try {
-      return this.ring.read(afterSeq).map((r) => ({ seq: r.seq, payload: r.text() }));
+      return this.log.read(afterSeq);
     } catch (err) {
-      if (err instanceof TokenRingGoneError) throw new SessionGoneError(this.id, afterSeq + 1, err.oldestSeq);
+      if (err instanceof ReplayGap) throw new SessionGoneError(this.id, err.requestedSeq, err.oldestSeq);
       throw err;
     }
   }
 
   async wait(afterSeq: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted || this.disposed || this.ring.closed || this.ring.nextSeq > afterSeq + 1) return;
-    // The producer is append() on this thread, so a plain promise list wakes readers in O(1) each;
-    // parking in Atomics.waitAsync costs O(waiters) per notify in V8 (tens of ms at 1000 streams).
+    if (signal.aborted || this.disposed || this.done || this.log.nextSeq > afterSeq + 1) return;
     await new Promise<void>((resolve) => {
       const wake = () => {
         signal.removeEventListener('abort', onAbort);
@@ -192,10 +192,10 @@ class MemorySession implements StreamSession {
 
   detach(): void {
     if (this.attached > 0) this.attached--;
-    if (this.attached > 0 || this.ring.closed || this.graceTimer) return;
+    if (this.attached > 0 || this.done || this.graceTimer) return;
     this.graceTimer = setTimeout(() => {
       this.graceTimer = undefined;
-      if (this.attached > 0 || this.ring.closed) return;
+      if (this.attached > 0 || this.done) return;
       this.controller.abort(new Error(`stream ${this.id}: no client for ${this.store.detachedGraceMs} ms`));
       // The generation's owner normally appends its error event and finishes the session on abort;
       // finishing it here too (a moment later) guarantees the TTL starts even if the owner never does.
@@ -212,7 +212,8 @@ class MemorySession implements StreamSession {
     clearTimeout(this.graceTimer);
     clearTimeout(this.ttlTimer);
     if (!this.controller.signal.aborted) this.controller.abort(new Error(`stream ${this.id}: ${why}`));
-    if (!this.ring.closed) this.ring.close('error');
+    if (!this.done) this.finalStatus = 'error';
+    this.log.clear();
     this.wakeAll();
   }
 }

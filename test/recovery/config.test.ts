@@ -39,7 +39,7 @@ describe('recovery config section', () => {
     expect(configError({ recovery: { retry: { maxAttempts: 0 } } }).key).toBe('recovery.retry.maxAttempts');
     expect(configError({ recovery: { breaker: { errorRate: 1.5 } } }).key).toBe('recovery.breaker.errorRate');
     expect(configError({ recovery: { retry: { baseDelayMs: 500, maxDelayMs: 100 } } }).key).toBe('recovery.retry.maxDelayMs');
-    expect(configError({ recovery: { session: { ringBytes: 3000 } } }).key).toBe('recovery.session.ringBytes');
+    expect(configError({ recovery: { session: { ringBytes: 100 } } }).key).toBe('recovery.session.ringBytes');
     expect(configError({ recovery: { session: { store: 'redis' } } }).key).toBe('recovery.session.store');
     expect(configError({ recovery: { retries: {} } }).key).toBe('recovery.retries');
     expect(configError({ recovery: { midStream: { nonContinuation: 'maybe' } } }).key).toBe('recovery.midStream.nonContinuation');

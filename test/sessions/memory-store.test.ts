@@ -200,7 +200,7 @@ describe('MemorySessionStore', () => {
   it('validates its options', () => {
     expect(() => new MemorySessionStore({ ttlMs: 0 })).toThrow(/ttlMs/);
     expect(() => new MemorySessionStore({ maxSessions: -1 })).toThrow(/maxSessions/);
-    expect(() => new MemorySessionStore({ ringBytes: 1000 })).toThrow(/ringBytes must be a power of two/);
+    expect(() => new MemorySessionStore({ ringBytes: 100 })).toThrow(/ringBytes/);
     const s = store();
     s.create({ id: 'dup' });
     expect(() => s.create({ id: 'dup' })).toThrow(expect.objectContaining({ code: 'ABI_ERR_INVALID_ARG' }));

@@ -1,0 +1,112 @@
+/**
+ * ReplayLog: the events of one stream session, addressed by sequence number, bounded in bytes.
+ *
+ * Why not the native TokenRing: a session is written and read on the JS thread only, and its
+ * payloads are already JS strings. Keeping the strings themselves costs no UTF-8 encode on append
+ * and no decode per reader, and memory grows with what a stream actually sent instead of a fixed
+ * SharedArrayBuffer per session (measured with `npm run bench -- relay`, see bench/RESULTS.md: the
+ * 128 KiB ring + index + scratch per session were ~200 KB resident each, and allocating them was a
+ * large share of the relay's GC time). The TokenRing stays where a native thread produces (the local
+ * engine's generation).
+ *
+ *   records: [ r(k) r(k+1) ... r(n-1) ]      seq of records[i] = firstSeq + i - start
+ *              ^start                  ^end   bytes = Σ UTF-8 sizes of held records
+ *   append: push at the end; drop from the start while bytes > capacity (the newest always stays)
+ *   read(after): records with seq > after, or SessionGoneError-worthy `oldestSeq` if after+1 was dropped
+ */
+
+export interface ReplayRecord {
+  /** 0, 1, 2, … in append order. */
+  seq: number;
+  payload: string;
+}
+
+/** Thrown by `read` when records after `afterSeq` were already dropped to stay under capacity. */
+export class ReplayGap extends Error {
+  constructor(
+    readonly requestedSeq: number,
+    readonly oldestSeq: number,
+  ) {
+    super(`event ${requestedSeq} was dropped; the oldest held is ${oldestSeq}`);
+    this.name = 'ReplayGap';
+  }
+}
+
+export class ReplayLog {
+  private records: string[] = [];
+  private sizes: number[] = [];
+  /** Index in `records` of the oldest held record; the array is compacted when half of it is dead. */
+  private start = 0;
+  /** seq of records[start]. */
+  private firstSeq = 0;
+  private bytes = 0;
+  /** Bytes ever appended, and that count when a reader last caught up: the producer's lead. */
+  private appendedBytes = 0;
+  private readBytes = 0;
+
+  /**
+   * @param capacityBytes most UTF-8 bytes of payload held; older records are dropped beyond it.
+   * @param highWaterBytes `aboveHighWater` turns true when the producer leads the last read by this much.
+   */
+  constructor(
+    readonly capacityBytes: number,
+    readonly highWaterBytes: number = Math.floor(capacityBytes / 2),
+  ) {}
+
+  /** seq the next append gets. */
+  get nextSeq(): number {
+    return this.firstSeq + this.records.length - this.start;
+  }
+
+  /** Oldest seq still held (= nextSeq when empty). */
+  get oldestSeq(): number {
+    return this.firstSeq;
+  }
+
+  get aboveHighWater(): boolean {
+    return this.appendedBytes - this.readBytes >= this.highWaterBytes;
+  }
+
+  append(payload: string): number {
+    const size = Buffer.byteLength(payload, 'utf8');
+    const seq = this.nextSeq;
+    this.records.push(payload);
+    this.sizes.push(size);
+    this.bytes += size;
+    this.appendedBytes += size;
+    while (this.bytes > this.capacityBytes && this.records.length - this.start > 1) this.dropOldest();
+    return seq;
+  }
+
+  /** Records with seq > afterSeq, oldest first; a reader that gets them counts as caught up. */
+  read(afterSeq: number): ReplayRecord[] {
+    const from = afterSeq + 1;
+    if (from < this.firstSeq) throw new ReplayGap(from, this.firstSeq);
+    const out: ReplayRecord[] = [];
+    const records = this.records;
+    for (let i = this.start + (from - this.firstSeq), seq = from; i < records.length; i++, seq++) out.push({ seq, payload: records[i]! });
+    if (out.length > 0) this.readBytes = this.appendedBytes;
+    return out;
+  }
+
+  /** Frees every record; later reads report a gap. */
+  clear(): void {
+    this.firstSeq = this.nextSeq;
+    this.records = [];
+    this.sizes = [];
+    this.start = 0;
+    this.bytes = 0;
+  }
+
+  private dropOldest(): void {
+    this.bytes -= this.sizes[this.start]!;
+    this.records[this.start] = '';
+    this.start++;
+    this.firstSeq++;
+    if (this.start >= 1024 && this.start * 2 >= this.records.length) {
+      this.records = this.records.slice(this.start);
+      this.sizes = this.sizes.slice(this.start);
+      this.start = 0;
+    }
+  }
+}
