@@ -117,6 +117,11 @@ export class OpenAIBackend implements Backend {
   }
 
   async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
+    for await (const batch of this.streamBatches(request, signal)) yield* batch;
+  }
+
+  /** The events of each upstream network read as one batch. */
+  async *streamBatches(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent[]> {
     const state = { responseStarted: false, afterFirstToken: false, timedOut: false };
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
@@ -150,17 +155,16 @@ export class OpenAIBackend implements Backend {
       const contentType = String(res.headers['content-type'] ?? '');
       try {
         if (contentType.includes('application/json')) {
-          for (const event of this.eventsFromCompletion(await readBodyText(res.body, 16 * 1024 * 1024), request)) yield event;
+          yield this.eventsFromCompletion(await readBodyText(res.body, 16 * 1024 * 1024), request);
           return;
         }
         const decoder = new OpenAIStreamDecoder(this.name, request.model, () => this.secrets());
         try {
           for await (const chunk of res.body) {
             const events = decoder.push(chunk as Buffer);
-            for (let i = 0; i < events.length; i++) {
-              const event = events[i]!;
-              if (event.type !== 'finish' && event.type !== 'usage' && event.type !== 'start') state.afterFirstToken = true;
-              yield event;
+            if (events.length > 0) {
+              if (!state.afterFirstToken) state.afterFirstToken = events.some((e) => e.type !== 'finish' && e.type !== 'usage' && e.type !== 'start');
+              yield events;
             }
             // An in-band error ends the stream now, even if the upstream keeps the connection open.
             if (decoder.failed) decoder.end();

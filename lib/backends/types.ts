@@ -81,6 +81,12 @@ export interface Backend {
    * stream; a stream that ends without a `finish` event is a cut stream, never a success.
    */
   stream(request: ChatRequest, signal: AbortSignal): AsyncIterable<BackendEvent>;
+  /**
+   * Optional: the same stream as `stream`, in batches (e.g. every event of one network read). The
+   * gateway prefers it: one async step per batch instead of one per token. Same contract otherwise;
+   * a batch is never empty.
+   */
+  streamBatches?(request: ChatRequest, signal: AbortSignal): AsyncIterable<BackendEvent[]>;
   /** Models this backend can serve, for GET /v1/models. */
   models?(): Promise<string[]> | string[];
   /** Backend-specific health details merged into /health. */

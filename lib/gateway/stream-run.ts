@@ -34,8 +34,8 @@ export interface StartInfo {
 }
 
 export interface StreamRunInit {
-  /** Runs the route (executeRoute) with the run's signal; `release` is called once the run stopped iterating. */
-  execute(signal: AbortSignal): { events: AsyncIterable<RoutedEvent>; release: () => void };
+  /** Runs the route (executeRouteBatches) with the run's signal; `release` is called once the run stopped iterating. */
+  execute(signal: AbortSignal): { events: AsyncIterable<RoutedEvent[]>; release: () => void };
   encoder: StreamEncoder;
   session: StreamSession;
   observer?: RunObserver;
@@ -112,34 +112,42 @@ export class StreamRun {
     let lastTokenAt = 0;
     const execution = this.init.execute(signal);
     try {
-      for await (const event of execution.events) {
-        if (event.type === 'attempt') {
-          this.attemptBackend = event.backend;
-          observer?.attempt?.(event.backend, event.model, event.attempt);
-          continue;
+      for await (const batch of execution.events) {
+        let appended = false;
+        for (const event of batch) {
+          if (event.type === 'attempt') {
+            this.attemptBackend = event.backend;
+            observer?.attempt?.(event.backend, event.model, event.attempt);
+            continue;
+          }
+          if (event.type === 'failover') {
+            observer?.failover?.(event.from, event.to, event.reason);
+            continue;
+          }
+          if (event.type === 'start') {
+            this.begin(event.model);
+            continue;
+          }
+          if (!isOutput(event)) continue;
+          // A backend that yields output without a start still answers with the requested model.
+          if (!this.startInfo) this.begin(session.meta.model as string);
+          if (event.type === 'content' || event.type === 'tool_calls' || event.type === 'refusal') {
+            const now = performance.now();
+            const backend = this.startInfo!.backend;
+            if (this.tokens === 0) observer?.firstToken?.(backend, now - began);
+            else observer?.interToken?.(backend, now - lastTokenAt);
+            lastTokenAt = now;
+            this.tokens++;
+          }
+          if (event.type === 'usage') this.usage = event.usage;
+          const payload = encoder.event(event);
+          if (payload !== undefined) {
+            session.append(payload);
+            appended = true;
+          }
         }
-        if (event.type === 'failover') {
-          observer?.failover?.(event.from, event.to, event.reason);
-          continue;
-        }
-        if (event.type === 'start') {
-          this.begin(event.model);
-          continue;
-        }
-        if (!isOutput(event)) continue;
-        // A backend that yields output without a start still answers with the requested model.
-        if (!this.startInfo) this.begin(session.meta.model as string);
-        if (event.type === 'content' || event.type === 'tool_calls' || event.type === 'refusal') {
-          const now = performance.now();
-          const backend = this.startInfo!.backend;
-          if (this.tokens === 0) observer?.firstToken?.(backend, now - began);
-          else observer?.interToken?.(backend, now - lastTokenAt);
-          lastTokenAt = now;
-          this.tokens++;
-        }
-        if (event.type === 'usage') this.usage = event.usage;
-        const payload = encoder.event(event);
-        if (payload !== undefined) this.append(payload);
+        // One wake-up per batch: readers then write the whole batch in one socket write.
+        if (appended) this.wakeData();
         if (session.aboveHighWater) await this.waitForReaders(signal);
       }
       if (signal.aborted) throw signal.reason;
@@ -254,11 +262,6 @@ export class StreamRun {
   private appendAll(payloads: string[]): void {
     if (payloads.length === 0) return;
     for (const p of payloads) this.init.session.append(p);
-    this.wakeData();
-  }
-
-  private append(payload: string): void {
-    this.init.session.append(payload);
     this.wakeData();
   }
 }

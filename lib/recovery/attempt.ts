@@ -14,32 +14,30 @@ export interface AttemptTimeouts {
 const OUTPUT_TYPES: ReadonlySet<string> = new Set(['content', 'tool_calls', 'refusal', 'finish']);
 
 /**
- * Pulls one backend stream with the timers armed. The backend gets an AbortSignal that fires on the
- * caller's abort or on a timeout; the pull itself also races the timers, so a backend that ignores
- * its signal cannot hold the request past a limit.
+ * Pulls one backend stream with the timers armed, one batch of events at a time (the backend's own
+ * batches when it has `streamBatches`, else one event per batch). The backend gets an AbortSignal
+ * that fires on the caller's abort or on a timeout; each pull also races the timers, so a backend
+ * that ignores its signal cannot hold the request past a limit.
  */
 export async function* runAttempt(
   backend: Backend,
   request: ChatRequest,
   callerSignal: AbortSignal,
   timeouts: AttemptTimeouts,
-): AsyncGenerator<BackendEvent> {
+): AsyncGenerator<BackendEvent[]> {
   const controller = new AbortController();
   const onCallerAbort = () => controller.abort(callerSignal.reason);
   if (callerSignal.aborted) controller.abort(callerSignal.reason);
   else callerSignal.addEventListener('abort', onCallerAbort, { once: true });
 
   let fired: AttemptTimeoutError | undefined;
-  let rejectTimer: ((e: AttemptTimeoutError) => void) | undefined;
-  const timerFired = new Promise<never>((_, reject) => {
-    rejectTimer = reject;
-  });
-  timerFired.catch(() => {});
+  /** Rejects the pull in progress; a fresh one per pull (racing one long-lived promise would pile reactions onto it). */
+  let rejectPull: ((e: AttemptTimeoutError) => void) | undefined;
   const fire = (error: AttemptTimeoutError) => {
     if (fired) return;
     fired = error;
     controller.abort(error);
-    rejectTimer!(error);
+    rejectPull?.(error);
   };
 
   let sawOutput = false;
@@ -47,7 +45,8 @@ export async function* runAttempt(
   const armPhase = () => {
     clearTimeout(phaseTimer);
     const ms = sawOutput ? timeouts.idleMs : timeouts.firstTokenMs;
-    if (ms !== undefined && ms > 0) phaseTimer = setTimeout(() => fire(new AttemptTimeoutError(backend.name, sawOutput ? 'idle' : 'first_token', ms, sawOutput)), ms);
+    phaseTimer =
+      ms !== undefined && ms > 0 ? setTimeout(() => fire(new AttemptTimeoutError(backend.name, sawOutput ? 'idle' : 'first_token', ms, sawOutput)), ms) : undefined;
   };
   const totalTimer =
     timeouts.totalMs !== undefined && timeouts.totalMs > 0
@@ -55,20 +54,34 @@ export async function* runAttempt(
       : undefined;
   armPhase();
 
-  const iterator = backend.stream(request, controller.signal)[Symbol.asyncIterator]();
+  const batched = backend.streamBatches !== undefined;
+  const iterator = (batched ? backend.streamBatches!(request, controller.signal) : backend.stream(request, controller.signal))[Symbol.asyncIterator]() as AsyncIterator<
+    BackendEvent | BackendEvent[]
+  >;
+  const pull = (): Promise<IteratorResult<BackendEvent | BackendEvent[]>> =>
+    new Promise((resolve, reject) => {
+      if (fired) return reject(fired);
+      rejectPull = reject;
+      iterator.next().then(resolve, reject);
+    });
   try {
     for (;;) {
-      let step: IteratorResult<BackendEvent>;
+      let step: IteratorResult<BackendEvent | BackendEvent[]>;
       try {
-        step = await Promise.race([iterator.next(), timerFired]);
+        step = await pull();
       } catch (error) {
         throw fired ?? error;
       }
       if (step.done) return;
-      if (OUTPUT_TYPES.has(step.value.type)) sawOutput = true;
-      // The first-token limit runs from the start of the attempt; once output flows every event restarts the idle limit.
-      if (sawOutput) armPhase();
-      yield step.value;
+      const batch = batched ? (step.value as BackendEvent[]) : [step.value as BackendEvent];
+      if (!sawOutput) {
+        sawOutput = batch.some((e) => OUTPUT_TYPES.has(e.type));
+        if (sawOutput) armPhase();
+      } else {
+        // Output flows: every batch restarts the idle limit.
+        phaseTimer?.refresh();
+      }
+      yield batch;
     }
   } finally {
     clearTimeout(phaseTimer);

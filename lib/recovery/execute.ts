@@ -54,6 +54,15 @@ type AttemptResult = { ok: true } | { ok: false; failure: Failure; newOutput: bo
  *   for `continuation: true`, verified regeneration otherwise); if none can, the original failure is thrown.
  */
 export async function* executeRoute(targets: RouteTarget[], request: ChatRequest, opts: ExecuteOptions): AsyncGenerator<RoutedEvent> {
+  for await (const batch of executeRouteBatches(targets, request, opts)) yield* batch;
+}
+
+/**
+ * executeRoute in batches: the events that came from one backend batch (one network read) are
+ * yielded together, so the relay pays one async step per read instead of one per token. Same
+ * events in the same order as executeRoute; a batch is never empty.
+ */
+export async function* executeRouteBatches(targets: RouteTarget[], request: ChatRequest, opts: ExecuteOptions): AsyncGenerator<RoutedEvent[]> {
   const rt = opts.recovery ?? defaultRuntime;
   const regenerate = rt.regenerateOnFailover ?? true;
   // Budget for reaching output: restarted when a stream breaks mid-way, so a long answer can still be continued.
@@ -107,44 +116,55 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
       let finished = false;
       let result: AttemptResult | undefined;
       try {
-        yield { type: 'attempt', backend: name, model: target.model, attempt: attemptNo };
+        yield [{ type: 'attempt', backend: name, model: target.model, attempt: attemptNo }];
         try {
-          for await (const event of runAttempt(target.backend, req, opts.signal, target.timeouts ?? {})) {
-            if (event.type === 'start') {
-              if (!startSent) pendingStartModel = event.model;
-              continue;
+          for await (const batch of runAttempt(target.backend, req, opts.signal, target.timeouts ?? {})) {
+            const outBatch: RoutedEvent[] = [];
+            let batchError: unknown;
+            try {
+              for (const event of batch) {
+                if (event.type === 'start') {
+                  if (!startSent) pendingStartModel = event.model;
+                  continue;
+                }
+                if (event.type === 'usage') {
+                  pendingUsage.push(event);
+                  continue;
+                }
+                let out: BackendEvent | undefined = event;
+                if (verified < delivered.length) {
+                  // Regeneration: what overlaps the delivered text must match it exactly and is not re-sent.
+                  if (event.type !== 'content') throw prefixMismatch(name);
+                  const overlap = Math.min(event.text.length, delivered.length - verified);
+                  if (event.text.slice(0, overlap) !== delivered.slice(verified, verified + overlap)) throw prefixMismatch(name);
+                  verified += overlap;
+                  out = overlap < event.text.length ? { type: 'content', text: event.text.slice(overlap) } : undefined;
+                }
+                if (!out) continue;
+                if (!startSent) {
+                  startSent = true;
+                  outBatch.push({ type: 'start', model: pendingStartModel ?? target.model });
+                }
+                if (out.type === 'content') {
+                  delivered += out.text;
+                  verified = delivered.length;
+                  newOutput = true;
+                } else if (out.type === 'tool_calls') {
+                  deliveredToolCalls = true;
+                  newOutput = true;
+                } else if (out.type === 'refusal') {
+                  newOutput = true;
+                } else if (out.type === 'finish') {
+                  finished = true;
+                }
+                outBatch.push(out);
+              }
+            } catch (error) {
+              batchError = error;
             }
-            if (event.type === 'usage') {
-              pendingUsage.push(event);
-              continue;
-            }
-            let out: BackendEvent | undefined = event;
-            if (verified < delivered.length) {
-              // Regeneration: what overlaps the delivered text must match it exactly and is not re-sent.
-              if (event.type !== 'content') throw prefixMismatch(name);
-              const overlap = Math.min(event.text.length, delivered.length - verified);
-              if (event.text.slice(0, overlap) !== delivered.slice(verified, verified + overlap)) throw prefixMismatch(name);
-              verified += overlap;
-              out = overlap < event.text.length ? { type: 'content', text: event.text.slice(overlap) } : undefined;
-            }
-            if (!out) continue;
-            if (!startSent) {
-              startSent = true;
-              yield { type: 'start', model: pendingStartModel ?? target.model };
-            }
-            if (out.type === 'content') {
-              delivered += out.text;
-              verified = delivered.length;
-              newOutput = true;
-            } else if (out.type === 'tool_calls') {
-              deliveredToolCalls = true;
-              newOutput = true;
-            } else if (out.type === 'refusal') {
-              newOutput = true;
-            } else if (out.type === 'finish') {
-              finished = true;
-            }
-            yield out;
+            // What was accepted before a failure in the same batch is delivered first, as one by one.
+            if (outBatch.length > 0) yield outBatch;
+            if (batchError !== undefined) throw batchError;
           }
           result = finished ? { ok: true } : { ok: false, failure: describeFailure(streamCut(name, newOutput || midStream)), newOutput };
         } catch (error) {
@@ -162,7 +182,7 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
 
       if (result.ok) {
         ticket.success();
-        for (const u of pendingUsage) yield u;
+        if (pendingUsage.length > 0) yield pendingUsage;
         return;
       }
       const failure = result.failure;
@@ -192,19 +212,19 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
           deliveredChars: delivered.length,
           mode: successor.mode,
         });
-        yield { type: 'failover', from: name, to: successor.name, reason };
+        yield [{ type: 'failover', from: name, to: successor.name, reason }];
         break;
       }
       if (failure.providerCode === 'context_length_exceeded') {
         if (target.contextLength !== undefined) contextCeiling = Math.max(contextCeiling ?? 0, target.contextLength);
         opts.events?.emit('fallback', { backend: name, attempt: attemptNo, reason, to: next });
-        yield { type: 'failover', from: name, to: next, reason };
+        yield [{ type: 'failover', from: name, to: next, reason }];
         break;
       }
       if (midStream) {
         // A continuing target failed: move on, but the original failure stays the one reported.
         opts.events?.emit('fallback', { backend: name, attempt: attemptNo, reason, to: next });
-        yield { type: 'failover', from: name, to: next, reason };
+        yield [{ type: 'failover', from: name, to: next, reason }];
         break;
       }
       const decision = rt.retry.decide(failure, onTarget, backoff, deadline - Date.now());
@@ -214,7 +234,7 @@ export async function* executeRoute(targets: RouteTarget[], request: ChatRequest
         continue;
       }
       opts.events?.emit('fallback', { backend: name, attempt: attemptNo, reason: `${reason}:${decision.reason}`, to: next });
-      yield { type: 'failover', from: name, to: next, reason };
+      yield [{ type: 'failover', from: name, to: next, reason }];
       break;
     }
   }

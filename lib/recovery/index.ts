@@ -10,7 +10,7 @@ import type { RecoveryEmitter } from './events.js';
 import type { RecoveryLogger, RecoveryRuntime } from './execute.js';
 import { RetryPolicy } from './retry-policy.js';
 
-export { executeRoute, type ExecuteOptions, type RecoveryRuntime, type RecoveryLogger } from './execute.js';
+export { executeRoute, executeRouteBatches, type ExecuteOptions, type RecoveryRuntime, type RecoveryLogger } from './execute.js';
 export type { RouteTarget, RoutedEvent } from './types.js';
 export { createRecoveryEmitter, type RecoveryEmitter, type RecoveryEvents } from './events.js';
 export { BreakerRegistry } from './breakers.js';

@@ -42,9 +42,11 @@ export function chatCompletions(ctx: ServerContext): Handler {
     const work = (async () => {
       const execution = gateway.execute(targets, v.request, controller.signal);
       try {
-        for await (const ev of execution.events) {
-          if (ev.type === 'attempt') backend = ev.backend;
-          else if (ev.type !== 'failover') acc.add(ev);
+        for await (const batch of execution.events) {
+          for (const ev of batch) {
+            if (ev.type === 'attempt') backend = ev.backend;
+            else if (ev.type !== 'failover') acc.add(ev);
+          }
         }
       } finally {
         execution.release();
