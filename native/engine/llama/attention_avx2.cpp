@@ -30,6 +30,25 @@ inline float hsum(__m256 v) {
 
 }  // namespace
 
+float dot_f16_ggml_avx2(const uint16_t *k, const float *q, int64_t n) {
+    static_assert(ggml_f16_lanes == 16 && ggml_f16_arr == 4, "two ymm registers per ggml accumulator");
+    // acc[2j] and acc[2j + 1] are lanes 0-7 and 8-15 of ggml's accumulator j.
+    __m256 acc[2 * ggml_f16_arr];
+    for (__m256 &r : acc) r = _mm256_setzero_ps();
+    const int64_t np = n - n % ggml_f16_step;
+    for (int64_t i = 0; i < np; i += ggml_f16_step)
+        for (int j = 0; j < 2 * ggml_f16_arr; ++j)
+            acc[j] = _mm256_fmadd_ps(load_h8(k + i + 8 * j), _mm256_loadu_ps(q + i + 8 * j), acc[j]);
+    const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+    const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+    double total = hsum(_mm256_add_ps(lo, hi));
+    for (int64_t i = np; i < n; ++i) {
+        const float p = _cvtsh_ss(k[i]) * q[i];
+        total += static_cast<double>(p);
+    }
+    return static_cast<float>(total);
+}
+
 void attend_tiled_avx2(const attention_args &a) {
     float max_s = -INFINITY;
     for (int64_t p = 0; p < a.n_pos; ++p) {
@@ -62,9 +81,7 @@ void attend_f16acc_avx2(const attention_args &a) {
     float m = -INFINITY, total = 0;
     for (int64_t p = 0; p < a.n_pos; ++p) {
         const uint16_t *k = a.k + p * a.stride;
-        __m256 sum = _mm256_setzero_ps();
-        for (int64_t i = 0; i < a.hd; i += 8) sum = _mm256_fmadd_ps(load_h8(k + i), _mm256_loadu_ps(a.acc + i), sum);
-        const float s = hsum(sum) * a.scale;
+        const float s = dot_f16_ggml_avx2(k, a.acc, a.hd) * a.scale;
         float ms = 1.0f, vs = 1.0f;
         if (s > m) {
             const float m_old = m;
@@ -79,7 +96,7 @@ void attend_f16acc_avx2(const attention_args &a) {
         const uint16_t *v = a.v + p * a.stride;
         for (int64_t i = 0; i < a.hd; i += 8)
             store_h8(a.acc16 + i, _mm256_fmadd_ps(load_h8(v + i), vsv, load_h8(a.acc16 + i)));
-        total = total * ms + vs;
+        total = _mm_cvtss_f32(_mm_add_ss(_mm_mul_ss(_mm_set_ss(total), _mm_set_ss(ms)), _mm_set_ss(vs)));
     }
     const __m256 inv = _mm256_set1_ps(total == 0.0f ? 0.0f : 1.0f / total);
     for (int64_t i = 0; i < a.hd; i += 8) _mm256_storeu_ps(a.out + i, _mm256_mul_ps(load_h8(a.acc16 + i), inv));

@@ -21,6 +21,17 @@ struct attention_args {
     float *out;         // result, hd floats
 };
 
+// ggml_vec_dot_f16 as llama.cpp's AVX-512 CPU builds run it (the build it picks on such CPUs):
+// 64-element steps into four 16-lane f32 accumulators by fused multiply-add, the accumulators
+// added pairwise and their lanes reduced as GCC's _mm512_reduce_add_ps does (halves, then
+// quarters, then pairs); the n % 64 leftover products, each rounded to f32, added in double.
+// Both versions return bit-identical results.
+constexpr int ggml_f16_lanes = 16;
+constexpr int ggml_f16_arr = 4;
+constexpr int64_t ggml_f16_step = ggml_f16_lanes * ggml_f16_arr;
+float dot_f16_ggml_scalar(const uint16_t *k, const float *q, int64_t n);
+float dot_f16_ggml_avx2(const uint16_t *k, const float *q, int64_t n);
+
 void attend_tiled_scalar(const attention_args &a);
 void attend_f16acc_scalar(const attention_args &a);
 void attend_tiled_avx2(const attention_args &a);

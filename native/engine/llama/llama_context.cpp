@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "engine/llama/activation_kernels.hpp"
 #include "engine/llama/attention_kernels.hpp"
 
 namespace abi::engine {
@@ -14,22 +15,25 @@ namespace {
 // Batches of at least this many queries use ggml's tiled (f32) flash-attention path.
 constexpr int64_t tiled_attention_min_batch = 64;
 
-// y = x / sqrt(mean(x²) + eps) * w, summing in double as ggml's rms_norm does.
+// y = x / sqrt(mean(x²) + eps) * w as ggml's rms_norm computes it: each square rounded to f32,
+// the sum kept in double.
 void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
     const float mean = static_cast<float>(sum / n);
     const float scale = 1.0f / std::sqrt(mean + eps);
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-// llama.cpp's "normal" RoPE (LLM_ARCH_LLAMA): rotates adjacent pairs (x[2i], x[2i+1]).
+// llama.cpp's "normal" RoPE (LLM_ARCH_LLAMA): rotates adjacent pairs (x[2i], x[2i+1]). The
+// x1 products are rounded and the x0 products fused, as the compiler contracts ggml's
+// rotate_pairs in the llama.cpp CPU builds (checked in their disassembly).
 void rope_normal(float *x, const float *cos_t, const float *sin_t, int64_t head_dim) {
     for (int64_t i = 0; i < head_dim; i += 2) {
         const float c = cos_t[i / 2], s = sin_t[i / 2];
         const float x0 = x[i], x1 = x[i + 1];
-        x[i] = x0 * c - x1 * s;
-        x[i + 1] = x0 * s + x1 * c;
+        x[i] = std::fma(x0, c, -(x1 * s));
+        x[i + 1] = std::fma(x0, s, x1 * c);
     }
 }
 
@@ -87,6 +91,8 @@ void llama_context::forward_batch(const int32_t *tokens, int64_t n, bool tiled_a
     const llama_model &m = *model_;
     const llama_hparams &hp = m.hp;
     const int64_t embd = hp.n_embd, hd = hp.head_dim;
+    void (*swiglu)(int64_t, float *, const float *, const float *) =
+        quant::cpu_active_impl() == quant::cpu_impl::avx2 ? swiglu_avx2 : swiglu_scalar;
     const int64_t q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
 
     for (int64_t t = 0; t < n; ++t) dequantize_row(m.tok_embd, tokens[t], &x_[t * embd]);
@@ -128,10 +134,7 @@ void llama_context::forward_batch(const int32_t *tokens, int64_t n, bool tiled_a
         for (int64_t t = 0; t < n; ++t) rms_norm(&x_[t * embd], L.ffn_norm, &xb_[t * embd], embd, hp.rms_eps);
         matmul(pool_, L.w_gate, quantized(0, L.w_gate.type, xb_.data(), embd, n), gate_.data(), hp.n_ff);
         matmul(pool_, L.w_up, quantized(1, L.w_up.type, xb_.data(), embd, n), up_.data(), hp.n_ff);
-        for (int64_t i = 0; i < n * hp.n_ff; ++i) {
-            const float g = gate_[i];
-            gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
-        }
+        for (int64_t t = 0; t < n; ++t) swiglu(hp.n_ff, &gate_[t * hp.n_ff], &gate_[t * hp.n_ff], &up_[t * hp.n_ff]);
         matmul(pool_, L.w_down, quantized(0, L.w_down.type, gate_.data(), hp.n_ff, n), xb_.data(), embd);
         for (int64_t i = 0; i < n * embd; ++i) x_[i] += xb_[i];
     }
