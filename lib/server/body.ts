@@ -28,6 +28,12 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
   if (!isJsonContentType(req.headers['content-type'])) {
     throw markClose(unsupportedMediaType(req.headers['content-type']), req);
   }
+  const parsedAhead = bodyParsedAhead(req);
+  if (parsedAhead !== undefined) {
+    // The same limits as for a body read here, applied to the value's JSON text.
+    if (Buffer.byteLength(parsedAhead) > limits.bodyLimitBytes) throw payloadTooLarge(limits.bodyLimitBytes);
+    return parseJsonBody(parsedAhead, { maxDepth: limits.maxJsonDepth });
+  }
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.bodyLimitBytes) {
     throw markClose(payloadTooLarge(limits.bodyLimitBytes), req);
@@ -45,6 +51,15 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
     throw badRequest('The request body could not be read completely.', null, 'incomplete_body');
   }
   return parseJsonBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), { maxDepth: limits.maxJsonDepth });
+}
+
+/**
+ * When body-parsing middleware ran before abi (Express's `express.json()` mounted globally) the
+ * stream is already consumed and the value sits on `req.body`: its JSON text, else undefined.
+ */
+function bodyParsedAhead(req: IncomingMessage): string | undefined {
+  const body = (req as IncomingMessage & { body?: unknown }).body;
+  return req.readableEnded && body !== undefined ? JSON.stringify(body) : undefined;
 }
 
 function markClose<E extends Error>(err: E, req: IncomingMessage): E {

@@ -92,7 +92,10 @@ export interface AbiServer {
   listen(port?: number, host?: string): Promise<ListenAddress>;
   /** Address bound by `listen`, or null. */
   address(): ListenAddress | null;
-  /** `(req, res)` request handler for node:http / Express / Fastify (`fastify.routing` or a raw handler). */
+  /**
+   * `(req, res)` request handler for node:http, Express and Fastify (see docs/embedding.md). Reads the
+   * body itself; takes `req.body` instead when a JSON body parser already consumed the stream.
+   */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** `upgrade` handler serving the WebSocket endpoint at /api/stream/ws. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
