@@ -11,6 +11,7 @@ import type { RequestInfo, ServerContext } from './context.js';
 import { nextMacrotask } from './session-pump.js';
 import { endSocketWithError } from './raw-headers.js';
 import { admitRequest, followerOf, startStream } from './streams.js';
+import { WsPacer, type WsCutReason } from './ws-pacer.js';
 
 export const WS_PATH = '/api/stream/ws';
 /** Browsers cannot set headers on a WebSocket: they offer `bearer.<token>` as a subprotocol instead. */
@@ -31,30 +32,63 @@ interface WsStream {
   stop: AbortController;
 }
 
+/** One open connection: its streams and the pacing they share. */
+interface WsConnection {
+  streams: Map<string, WsStream>;
+  pacer: WsPacer;
+}
+
+/** A `noServer` WebSocket server: holds only options, so a new one per payload limit costs nothing. */
+function createWss(maxPayload: number): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload,
+    perMessageDeflate: false,
+    // Prefer an application protocol the client offered next to its bearer token, so the token is not echoed back.
+    handleProtocols: (protocols) => {
+      const list = [...protocols];
+      return list.find((p) => !p.startsWith(BEARER_PROTOCOL)) ?? list[0] ?? false;
+    },
+  });
+}
+
 /**
  * `GET /api/stream/ws`: several ABI streams multiplexed over one WebSocket, with cancel and resume.
  * Each stream's events are its session's records, sent with the stream `id` and its `seq`, paced
- * by the socket: when more than the per-stream buffer limit is queued the pump waits for the
- * socket, and a client that does not read within the slow-client floor is disconnected.
+ * by the connection's socket as SSE is (see WsPacer): a client slower than the configured floor
+ * is disconnected with close code 1008, a log line and a `client:slow` event.
+ * Settings are read when they are used, so after a reload new connections get the new payload
+ * limit and pacing, and the next ping comes after the new heartbeat.
  */
 export class WsEndpoint {
-  private readonly wss: WebSocketServer;
-  private readonly pinger: NodeJS.Timeout;
+  private wss: WebSocketServer;
+  private pinger: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly connections = new Map<WebSocket, WsConnection>();
   private readonly alive = new WeakSet<WebSocket>();
 
   constructor(private readonly ctx: ServerContext) {
-    const settings = ctx.runtime().settings;
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: settings.wsMaxPayloadBytes,
-      perMessageDeflate: false,
-      // Prefer an application protocol the client offered next to its bearer token, so the token is not echoed back.
-      handleProtocols: (protocols) => {
-        const list = [...protocols];
-        return list.find((p) => !p.startsWith(BEARER_PROTOCOL)) ?? list[0] ?? false;
+    this.wss = createWss(ctx.runtime().settings.wsMaxPayloadBytes);
+    this.schedulePing();
+  }
+
+  /** The WebSocket server for a new connection: one with the current payload limit. */
+  private server(): WebSocketServer {
+    const { wsMaxPayloadBytes } = this.ctx.runtime().settings;
+    if (this.wss.options.maxPayload !== wsMaxPayloadBytes) this.wss = createWss(wsMaxPayloadBytes);
+    return this.wss;
+  }
+
+  private schedulePing(): void {
+    if (this.closed) return;
+    this.pinger = setTimeout(
+      () => {
+        this.pingAll();
+        this.schedulePing();
       },
-    });
-    this.pinger = setInterval(() => this.pingAll(), Math.max(1000, settings.heartbeatMs));
+      Math.max(1000, this.ctx.runtime().settings.heartbeatMs),
+    );
     this.pinger.unref();
   }
 
@@ -64,7 +98,7 @@ export class WsEndpoint {
     try {
       if (!this.ctx.lifecycle.accepting) throw serviceUnavailable('The server is shutting down.', { code: 'draining', retryAfterSec: 1 });
       const principal = await this.authenticate(req);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, { ...info, principalId: principal.id, principal }));
+      this.server().handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket, { ...info, principalId: principal.id, principal }));
     } catch (err) {
       endSocketWithError(socket, err);
     }
@@ -78,13 +112,18 @@ export class WsEndpoint {
 
   /** Closes every connection (after drain has ended their streams). */
   close(): void {
-    clearInterval(this.pinger);
-    for (const ws of this.wss.clients) ws.close(1001, 'server shutting down');
-    this.wss.close();
+    this.closed = true;
+    clearTimeout(this.pinger);
+    for (const ws of this.connections.keys()) ws.close(1001, 'server shutting down');
   }
 
   private pingAll(): void {
-    for (const ws of this.wss.clients) {
+    for (const [ws, conn] of this.connections) {
+      // A ping cannot reach a client that is not reading: the slow-client floor decides for those.
+      if (conn.pacer.blocked) {
+        conn.pacer.watchBlocked();
+        continue;
+      }
       if (!this.alive.has(ws)) {
         ws.terminate();
         continue;
@@ -94,18 +133,25 @@ export class WsEndpoint {
     }
   }
 
-  private onConnection(ws: WebSocket, info: RequestInfo): void {
-    const streams = new Map<string, WsStream>();
+  private onConnection(ws: WebSocket, socket: Duplex, info: RequestInfo): void {
     const log = info.log.child({ ws: true });
+    const { maxBufferedBytesPerStream, slowClientTimeoutMs } = this.ctx.runtime().settings;
+    const pacer = new WsPacer(ws, socket, { maxBufferedBytes: maxBufferedBytesPerStream, slowClientTimeoutMs }, (reason, detail, streamId) =>
+      this.reportSlowClient(info, reason, detail, streamId),
+    );
+    const conn: WsConnection = { streams: new Map(), pacer };
+    const { streams } = conn;
+    this.connections.set(ws, conn);
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
     ws.on('message', (data, isBinary) => {
       this.alive.add(ws);
-      void this.onMessage(ws, streams, info, data, isBinary).catch((err: unknown) => {
+      void this.onMessage(ws, conn, info, data, isBinary).catch((err: unknown) => {
         log.error({ err_message: (err as Error).message }, 'websocket message handling failed');
       });
     });
     ws.on('close', () => {
+      this.connections.delete(ws);
       for (const s of streams.values()) {
         s.stop.abort();
         s.session.detach();
@@ -115,12 +161,18 @@ export class WsEndpoint {
     ws.on('error', (err) => log.warn({ err_message: err.message }, 'websocket error'));
   }
 
+  private reportSlowClient(info: RequestInfo, reason: WsCutReason, detail: string, streamId: string): void {
+    info.log.warn({ stream_id: streamId, reason, detail, ws: true }, 'disconnecting slow client');
+    this.ctx.events.emit('client:slow', { requestId: info.requestId, streamId, reason, detail });
+  }
+
   private sendError(ws: WebSocket, id: string | undefined, err: unknown, requestId: string): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.send(abiError(requestId, toApiError(err).toEnvelope(), id));
   }
 
-  private async onMessage(ws: WebSocket, streams: Map<string, WsStream>, info: RequestInfo, data: RawData, isBinary: boolean): Promise<void> {
+  private async onMessage(ws: WebSocket, conn: WsConnection, info: RequestInfo, data: RawData, isBinary: boolean): Promise<void> {
+    const { streams } = conn;
     const settings = this.ctx.runtime().settings;
     let id: string | undefined;
     try {
@@ -152,7 +204,7 @@ export class WsEndpoint {
         } catch (err) {
           throw gone(`Events after ${msg.after} of stream '${msg.id}' are no longer kept: ${(err as Error).message}`, 'stream_events_gone');
         }
-        this.follow(ws, streams, session, msg.after, info, true);
+        this.follow(conn, session, msg.after, info, true);
         return;
       }
       if (!this.ctx.lifecycle.accepting) throw serviceUnavailable('The server is shutting down.', { code: 'draining' });
@@ -172,53 +224,48 @@ export class WsEndpoint {
         streamId,
         ws: true,
       });
-      this.follow(ws, streams, run.session, -1, info);
+      this.follow(conn, run.session, -1, info);
     } catch (err) {
       this.sendError(ws, id, err, info.requestId);
     }
   }
 
-  private follow(ws: WebSocket, streams: Map<string, WsStream>, session: StreamSession, after: number, info: RequestInfo, resume = false): void {
+  private follow(conn: WsConnection, session: StreamSession, after: number, info: RequestInfo, resume = false): void {
     const entry: WsStream = { session, stop: new AbortController() };
-    streams.set(session.id, entry);
+    conn.streams.set(session.id, entry);
     if (resume) session.attach(after);
     else session.attach();
-    void this.pump(ws, entry, after, info).finally(() => {
-      if (streams.get(session.id) === entry) {
-        streams.delete(session.id);
+    void this.pump(conn.pacer, entry, after, info).finally(() => {
+      if (conn.streams.get(session.id) === entry) {
+        conn.streams.delete(session.id);
         session.detach();
       }
     });
   }
 
-  /** Sends a session's records from `after` until it ends, the client cancels or the socket closes. */
-  private async pump(ws: WebSocket, entry: WsStream, after: number, info: RequestInfo): Promise<void> {
+  /** Sends a session's records from `after` until it ends, the client cancels or the connection closes. */
+  private async pump(pacer: WsPacer, entry: WsStream, after: number, info: RequestInfo): Promise<void> {
     const { session, stop } = entry;
-    const settings = this.ctx.runtime().settings;
     const frame = wsFramer(session);
     const follow = followerOf(this.ctx, session);
     for (;;) {
-      if (stop.signal.aborted || ws.readyState !== WebSocket.OPEN) return;
+      if (stop.signal.aborted || pacer.closed) return;
       const wasDone = session.done;
       let records;
       try {
         records = session.read(after);
       } catch (err) {
-        info.log.warn({ stream_id: session.id, detail: (err as Error).message }, 'disconnecting slow websocket client');
-        ws.close(1008, 'too slow: stream events were overwritten before they were read');
+        const detail = `reader at seq ${after} fell behind the session buffer (${(err as Error).message})`;
+        info.log.warn({ stream_id: session.id, detail }, 'reader overrun');
+        pacer.cut('slow_client_buffer', detail, session.id);
         return;
       }
       if (records.length > 0) {
         follow.onRead();
-        for (let i = 0; i < records.length - 1; i++) ws.send(frame(records[i]!.seq, records[i]!.payload));
-        const last = records[records.length - 1]!;
-        after = last.seq;
-        const written = new Promise<void>((resolve) => ws.send(frame(last.seq, last.payload), () => resolve()));
-        if (ws.bufferedAmount > settings.maxBufferedBytesPerStream && !(await within(written, settings.slowClientTimeoutMs))) {
-          info.log.warn({ stream_id: session.id, queued: ws.bufferedAmount }, 'disconnecting slow websocket client');
-          ws.terminate();
-          return;
-        }
+        let keepingUp = true;
+        for (const r of records) keepingUp = pacer.send(frame(r.seq, r.payload), session.id) && keepingUp;
+        after = records[records.length - 1]!.seq;
+        if (!keepingUp) await pacer.drained();
         continue;
       }
       if (wasDone) return;
@@ -236,15 +283,4 @@ function wsFramer(session: StreamSession): (seq: number, payload: string) => str
   }
   const hasId = session.meta.ws === true;
   return (seq, payload) => `${payload.slice(0, -1)}${hasId ? '' : `,${idField}`},"seq":${seq}}`;
-}
-
-/** True when `p` settled within `ms`. */
-function within(p: Promise<void>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    void p.then(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
