@@ -1,7 +1,7 @@
 import type { FinishReason } from '../backends/types.js';
 import { abiEnd, abiError, abiStart, abiToken } from '../protocol/abi-events.js';
 import type { ApiError } from '../protocol/errors.js';
-import type { OutputEvent, StreamEncoder } from './stream-run.js';
+import { COMPACT_CONTENT, type OutputEvent, type StreamEncoder } from './stream-run.js';
 
 /**
  * ABI events (`start`, `token`, `end`, `error`). Content deltas become tokens; tool calls and
@@ -22,10 +22,12 @@ export class AbiStreamEncoder implements StreamEncoder {
     return [abiStart(this.requestId, model, Date.now(), this.streamId)];
   }
 
-  event(event: OutputEvent): string | undefined {
+  event(event: OutputEvent): string | typeof COMPACT_CONTENT | undefined {
     switch (event.type) {
       case 'content':
-        return event.text === '' ? undefined : abiToken(event.text, this.index++, this.streamId);
+        if (event.text === '') return undefined;
+        this.index++;
+        return COMPACT_CONTENT;
       case 'finish':
         this.finishReason = event.reason;
         return undefined;
@@ -35,6 +37,11 @@ export class AbiStreamEncoder implements StreamEncoder {
       default:
         return undefined;
     }
+  }
+
+  /** `start` is the stream's only record before its tokens (seq 0), so token n has seq n + 1. */
+  renderContent(text: string, seq: number): string {
+    return abiToken(text, seq - 1, this.streamId);
   }
 
   finish(): string[] {

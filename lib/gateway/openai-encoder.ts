@@ -1,7 +1,7 @@
 import type { Usage } from '../backends/types.js';
 import { ChunkBuilder } from '../protocol/chunks.js';
 import type { ApiError } from '../protocol/errors.js';
-import type { OutputEvent, StreamEncoder } from './stream-run.js';
+import { COMPACT_CONTENT, type OutputEvent, type StreamEncoder } from './stream-run.js';
 
 /**
  * OpenAI `chat.completion.chunk` payloads: role chunk first, deltas, the finish chunk, the usage
@@ -24,12 +24,17 @@ export class OpenAIStreamEncoder implements StreamEncoder {
     return [this.builder.role()];
   }
 
-  event(event: OutputEvent): string | undefined {
+  event(event: OutputEvent): string | typeof COMPACT_CONTENT | undefined {
     if (event.type === 'usage') {
       this.usage = event.usage;
       return undefined;
     }
+    if (event.type === 'content' && event.logprobs === undefined) return COMPACT_CONTENT;
     return this.builder.forEvent(event);
+  }
+
+  renderContent(text: string): string {
+    return this.builder.content(text);
   }
 
   finish(): string[] {

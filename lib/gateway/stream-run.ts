@@ -6,12 +6,20 @@ import type { StreamSession } from '../sessions/types.js';
 /** Output events of a backend (everything but `start`). */
 export type OutputEvent = Exclude<BackendEvent, { type: 'start' }>;
 
+/** `StreamEncoder.event` result: keep this content token as its text; `renderContent` builds its payload. */
+export const COMPACT_CONTENT: unique symbol = Symbol('compact content');
+
 /** Serialises one stream into session payloads in one wire format (OpenAI chunks or ABI events). */
 export interface StreamEncoder {
   /** Payloads that open the answer of `model` (e.g. the role chunk). */
   start(model: string): string[];
-  /** The payload for one output event, if it has one (at most one: this runs once per token). */
-  event(event: OutputEvent): string | undefined;
+  /**
+   * The payload for one output event, if it has one (at most one: this runs once per token), or
+   * COMPACT_CONTENT for a content event whose payload `renderContent` can build from its text.
+   */
+  event(event: OutputEvent): string | typeof COMPACT_CONTENT | undefined;
+  /** The payload of a compact content token at `seq`; pure once the stream started. */
+  renderContent(text: string, seq: number): string;
   /** Payloads that close a successful stream (usage chunk, `[DONE]`, `end`). */
   finish(): string[];
   /** The in-band error payload of a failed stream. */
@@ -141,7 +149,12 @@ export class StreamRun {
           }
           if (event.type === 'usage') this.usage = event.usage;
           const payload = encoder.event(event);
-          if (payload !== undefined) {
+          if (payload === COMPACT_CONTENT) {
+            const text = (event as { text: string }).text;
+            if (session.compactContent) session.appendContent(text);
+            else session.append(encoder.renderContent(text, session.nextSeq));
+            appended = true;
+          } else if (payload !== undefined) {
             session.append(payload);
             appended = true;
           }

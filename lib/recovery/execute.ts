@@ -7,6 +7,7 @@ import type { RecoveryEmitter } from './events.js';
 import { describeFailure, failureReason, type Failure } from './failure.js';
 import { RetryPolicy } from './retry-policy.js';
 import { sleep } from './sleep.js';
+import { DeliveredText } from './delivered-text.js';
 import type { RouteTarget, RoutedEvent } from './types.js';
 
 export type { RouteTarget, RoutedEvent } from './types.js';
@@ -67,7 +68,7 @@ export async function* executeRouteBatches(targets: RouteTarget[], request: Chat
   const regenerate = rt.regenerateOnFailover ?? true;
   // Budget for reaching output: restarted when a stream breaks mid-way, so a long answer can still be continued.
   let deadline = Date.now() + rt.retry.deadlineMs;
-  let delivered = opts.alreadySent ?? '';
+  const delivered = new DeliveredText(opts.alreadySent);
   let deliveredToolCalls = false;
   let startSent = false;
   let pendingStartModel: string | undefined;
@@ -108,7 +109,7 @@ export async function* executeRouteBatches(targets: RouteTarget[], request: Chat
       const ticket = new BreakerTicket(breaker, admission.probe);
       const req: ChatRequest = { ...request, model: target.model };
       delete req.prefill;
-      if (mode === 'prefill') req.prefill = delivered;
+      if (mode === 'prefill') req.prefill = delivered.toString();
 
       const pendingUsage: BackendEvent[] = [];
       let verified = mode === 'regenerate' ? 0 : delivered.length;
@@ -146,7 +147,7 @@ export async function* executeRouteBatches(targets: RouteTarget[], request: Chat
                   outBatch.push({ type: 'start', model: pendingStartModel ?? target.model });
                 }
                 if (out.type === 'content') {
-                  delivered += out.text;
+                  delivered.append(out.text);
                   verified = delivered.length;
                   newOutput = true;
                 } else if (out.type === 'tool_calls') {

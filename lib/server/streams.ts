@@ -52,6 +52,7 @@ export function startStream(ctx: ServerContext, info: RequestInfo, opts: StartSt
   const session = ctx.sessions.create({
     ...(opts.streamId !== undefined ? { id: opts.streamId } : {}),
     meta: { format: opts.format, model: opts.request.model, principal: info.principalId, ws: opts.ws === true },
+    renderContent: (text, seq) => opts.encoder.renderContent(text, seq),
   });
   const log = info.log.child({ stream_id: session.id });
   const run: StreamRun = new StreamRun({

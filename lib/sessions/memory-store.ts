@@ -53,7 +53,8 @@ export class MemorySessionStore implements SessionStore {
     const id = opts.id ?? randomUUID();
     if (this.sessions.has(id)) throw new InvalidArgumentError(`session id ${id} is already in use`);
     if (this.sessions.size >= this.maxSessions) this.evictOldestFinished();
-    const session = new MemorySession(id, Object.freeze({ ...opts.meta }), new ReplayLog(this.ringBytes), this);
+    const log = new ReplayLog(this.ringBytes, Math.floor(this.ringBytes / 2), opts.renderContent);
+    const session = new MemorySession(id, Object.freeze({ ...opts.meta }), log, this);
     this.sessions.set(id, session);
     this.departed.delete(id);
     return session;
@@ -133,9 +134,20 @@ class MemorySession implements StreamSession {
     return this.controller.signal;
   }
 
+  get compactContent(): boolean {
+    return this.log.compactContent;
+  }
+
   append(payload: string): number {
     if (this.done || this.disposed) throw new SessionClosedError(this.id);
     const seq = this.log.append(payload);
+    this.wakeAll();
+    return seq;
+  }
+
+  appendContent(text: string): number {
+    if (this.done || this.disposed) throw new SessionClosedError(this.id);
+    const seq = this.log.appendContent(text);
     this.wakeAll();
     return seq;
   }

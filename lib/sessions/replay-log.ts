@@ -1,3 +1,5 @@
+import { detachString } from '../strings.js';
+
 /**
  * ReplayLog: the events of one stream session, addressed by sequence number, bounded in bytes.
  *
@@ -13,7 +15,16 @@
  *              ^start                  ^end   bytes = Σ UTF-8 sizes of held records
  *   append: push at the end; drop from the start while bytes > capacity (the newest always stays)
  *   read(after): records with seq > after, or SessionGoneError-worthy `oldestSeq` if after+1 was dropped
+ *
+ * Content tokens may be kept compact (`appendContent`): only the token's text is held and the
+ * stream's renderer builds the payload when a reader asks. An OpenAI chunk is ~200 bytes around a
+ * token of a few, so a finished session kept for its TTL costs roughly its text, not its wire bytes.
+ * A compact record is weighed as its text plus the payload of an empty token, so the byte bound
+ * means nearly the same for both kinds.
  */
+
+/** Builds the payload of a compact content record (pure: the same text and seq give the same payload). */
+export type ContentRenderer = (text: string, seq: number) => string;
 
 export interface ReplayRecord {
   /** 0, 1, 2, … in append order. */
@@ -34,6 +45,7 @@ export class ReplayGap extends Error {
 
 export class ReplayLog {
   private records: string[] = [];
+  /** UTF-8 size of each record's payload; negative for a compact content record (its text is in `records`). */
   private sizes: number[] = [];
   /** Index in `records` of the oldest held record; the array is compacted when half of it is dead. */
   private start = 0;
@@ -43,15 +55,23 @@ export class ReplayLog {
   /** Bytes ever appended, and that count when a reader last caught up: the producer's lead. */
   private appendedBytes = 0;
   private readBytes = 0;
+  private contentOverhead: number | undefined;
 
   /**
    * @param capacityBytes most UTF-8 bytes of payload held; older records are dropped beyond it.
    * @param highWaterBytes `aboveHighWater` turns true when the producer leads the last read by this much.
+   * @param renderContent builds the payloads of compact content records; without it `appendContent` throws.
    */
   constructor(
     readonly capacityBytes: number,
     readonly highWaterBytes: number = Math.floor(capacityBytes / 2),
+    private readonly renderContent?: ContentRenderer,
   ) {}
+
+  /** True when content tokens can be appended compact. */
+  get compactContent(): boolean {
+    return this.renderContent !== undefined;
+  }
 
   /** seq the next append gets. */
   get nextSeq(): number {
@@ -68,12 +88,30 @@ export class ReplayLog {
   }
 
   append(payload: string): number {
-    const size = Buffer.byteLength(payload, 'utf8');
+    return this.push(payload, Buffer.byteLength(payload, 'utf8'));
+  }
+
+  /**
+   * Appends a content token as its text alone; readers get `renderContent(text, seq)`. The text is
+   * copied first: a token sliced out of an upstream read would otherwise keep that whole read alive
+   * for the session's TTL.
+   */
+  appendContent(text: string): number {
+    const render = this.renderContent;
+    if (!render) throw new Error('ReplayLog: appendContent needs a content renderer');
+    // Counted as the text plus the payload around an empty token (escapes aside): rendering every
+    // token here only to weigh it would double the relay's encoding work.
+    this.contentOverhead ??= Buffer.byteLength(render('', this.nextSeq), 'utf8');
+    return this.push(detachString(text), -(Buffer.byteLength(text, 'utf8') + this.contentOverhead));
+  }
+
+  private push(value: string, size: number): number {
     const seq = this.nextSeq;
-    this.records.push(payload);
+    this.records.push(value);
     this.sizes.push(size);
-    this.bytes += size;
-    this.appendedBytes += size;
+    const bytes = size < 0 ? -size : size;
+    this.bytes += bytes;
+    this.appendedBytes += bytes;
     while (this.bytes > this.capacityBytes && this.records.length - this.start > 1) this.dropOldest();
     return seq;
   }
@@ -83,8 +121,10 @@ export class ReplayLog {
     const from = afterSeq + 1;
     if (from < this.firstSeq) throw new ReplayGap(from, this.firstSeq);
     const out: ReplayRecord[] = [];
-    const records = this.records;
-    for (let i = this.start + (from - this.firstSeq), seq = from; i < records.length; i++, seq++) out.push({ seq, payload: records[i]! });
+    const { records, sizes } = this;
+    for (let i = this.start + (from - this.firstSeq), seq = from; i < records.length; i++, seq++) {
+      out.push({ seq, payload: sizes[i]! < 0 ? this.renderContent!(records[i]!, seq) : records[i]! });
+    }
     if (out.length > 0) this.readBytes = this.appendedBytes;
     return out;
   }
@@ -99,7 +139,7 @@ export class ReplayLog {
   }
 
   private dropOldest(): void {
-    this.bytes -= this.sizes[this.start]!;
+    this.bytes -= Math.abs(this.sizes[this.start]!);
     this.records[this.start] = '';
     this.start++;
     this.firstSeq++;

@@ -19,6 +19,13 @@ export interface StreamSession {
   readonly meta: Readonly<Record<string, unknown>>;
   /** Appends one event; returns its seq. Throws once the session is finished. */
   append(payload: string): number;
+  /**
+   * Appends a content token kept as its text alone; readers get the session's `renderContent(text, seq)`.
+   * Only when the session was created with `renderContent` (see `compactContent`).
+   */
+  appendContent(text: string): number;
+  /** True when the session was created with a content renderer. */
+  readonly compactContent: boolean;
   /** Marks the end of generation; wakes every waiter. */
   finish(status: 'done' | 'error'): void;
   /** Records with seq > afterSeq (-1 = from the start). Throws SessionGoneError if some were already evicted. */
@@ -50,6 +57,11 @@ export interface CreateSessionOptions {
   /** Use this id (must be unique); one is generated when absent. */
   id?: string;
   meta?: Record<string, unknown>;
+  /**
+   * Builds the payload of a content token appended with `appendContent` (a pure function of its
+   * text and seq). Lets the store keep tokens compact instead of their full wire payloads.
+   */
+  renderContent?: (text: string, seq: number) => string;
 }
 
 /** Where sessions live. The memory store is one implementation; a shared store can be added behind this interface. */

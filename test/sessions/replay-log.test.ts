@@ -57,6 +57,37 @@ describe('ReplayLog', () => {
     expect(log.aboveHighWater).toBe(false);
   });
 
+  it('keeps compact content records as text and renders them on every read with their seq', () => {
+    const renders: number[] = [];
+    const log = new ReplayLog(1 << 16, 1 << 15, (text, seq) => {
+      renders.push(seq);
+      return `{"seq":${seq},"t":${JSON.stringify(text)}}`;
+    });
+    expect(log.compactContent).toBe(true);
+    log.append('start');
+    log.appendContent('Hello');
+    log.appendContent(' "world"');
+    log.append('end');
+    renders.length = 0; // the first appendContent rendered an empty token once to weigh the payload
+    const expected = [
+      { seq: 0, payload: 'start' },
+      { seq: 1, payload: '{"seq":1,"t":"Hello"}' },
+      { seq: 2, payload: '{"seq":2,"t":" \\"world\\""}' },
+      { seq: 3, payload: 'end' },
+    ];
+    expect(log.read(-1)).toEqual(expected);
+    expect(log.read(-1)).toEqual(expected);
+    expect(renders).toEqual([1, 2, 1, 2]);
+    expect(() => new ReplayLog(1024).appendContent('x')).toThrow(/renderer/);
+  });
+
+  it('weighs a compact record as its text plus the payload around an empty token', () => {
+    const log = new ReplayLog(100, 50, (text) => `0123456789${text}`); // 10 bytes around the text
+    for (let i = 0; i < 10; i++) log.appendContent('é'); // 12 bytes each
+    expect(log.oldestSeq).toBe(2); // 8 × 12 = 96 <= 100
+    expect(log.read(1)).toHaveLength(8);
+  });
+
   it('clear() frees every record; readers then see a gap at the next seq', () => {
     const log = new ReplayLog(100);
     log.append('a');
