@@ -36,6 +36,17 @@ float ref_q6_K(int64_t n, const void *w, const void *x) {
     return vec_dot_q6_K_q8_K_ref(n, static_cast<const block_q6_K *>(w), static_cast<const block_q8_K *>(x));
 }
 
+float ref_q4_0_interleaved(int64_t n, const void *w, const void *x) {
+    return vec_dot_q4_0_q8_0_interleaved_ref(n, static_cast<const block_q4_0 *>(w), static_cast<const block_q8_0 *>(x));
+}
+float ref_q4_K_interleaved(int64_t n, const void *w, const void *x) {
+    return vec_dot_q4_K_q8_K_interleaved_ref(n, static_cast<const block_q4_K *>(w), static_cast<const block_q8_K *>(x));
+}
+float ref_q4_K_interleaved_gemm(int64_t n, const void *w, const void *x) {
+    return vec_dot_q4_K_q8_K_interleaved_gemm_ref(n, static_cast<const block_q4_K *>(w),
+                                                  static_cast<const block_q8_K *>(x));
+}
+
 vec_dot_fn scalar_vec_dot(ggml_type type) {
     switch (type) {
         case ggml_type::F32:
@@ -115,6 +126,34 @@ tile_kernels avx2_tiles(ggml_type type) {
     }
 }
 
+tile_kernels avx2_interleaved_tiles(ggml_type type, bool gemm) {
+    switch (type) {
+        case ggml_type::Q4_0:
+            return {{4, 1, avx2::vec_dot_q4_0_q8_0_interleaved_4x1}, {4, 2, avx2::vec_dot_q4_0_q8_0_interleaved_4x2}};
+        case ggml_type::Q4_K:
+            return {
+                {},
+                {1, 4, gemm ? avx2::vec_dot_q4_K_q8_K_interleaved_gemm_1x4 : avx2::vec_dot_q4_K_q8_K_interleaved_1x4}};
+        default:
+            return {};
+    }
+}
+
+// The single-row kernel and the tiles for a `rows`-row matrix of `type`: the interleaved order
+// where llama.cpp would repack the matrix, the plain one otherwise.
+struct row_kernels {
+    vec_dot_fn fn = nullptr;
+    tile_kernels tiles;
+};
+
+row_kernels kernels_for(ggml_type type, int64_t rows, bool gemm, cpu_impl impl) {
+    const bool simd = impl == cpu_impl::avx2;
+    if (ggml_interleaves(type, rows)) {
+        return {get_vec_dot_interleaved(type, gemm, impl), simd ? avx2_interleaved_tiles(type, gemm) : tile_kernels{}};
+    }
+    return {get_vec_dot(type, impl), simd ? avx2_tiles(type) : tile_kernels{}};
+}
+
 // Rows [r0, r1) × vectors [0, n_vec) (vector v at x + v·x_stride, results at y + v·y_stride) with
 // `tile` where it fits and the single kernel `fn` for the leftover rows of each vector group.
 void tiled_products(vec_dot_fn fn, const tile_kernel &tile, const uint8_t *w, size_t row_bytes, int64_t cols,
@@ -140,6 +179,29 @@ void tiled_products(vec_dot_fn fn, const tile_kernel &tile, const uint8_t *w, si
         for (int64_t r = r0; r < r1; ++r) {
             y[v * y_stride + r] =
                 fn(cols, w + static_cast<size_t>(r) * row_bytes, x + static_cast<size_t>(v) * x_stride);
+        }
+    }
+}
+
+void matmul_part(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
+                 size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1, bool gemm,
+                 cpu_impl impl) {
+    const auto [fn, tiles] = kernels_for(type, rows, gemm, impl);
+    if (fn == nullptr) return;
+    const auto *base = static_cast<const uint8_t *>(w);
+    const auto *xs = static_cast<const uint8_t *>(x_act);
+    // Row tiles of about 16 KiB of weights (a multiple of 4 rows, 4 to 64): a tile stays in L1
+    // while every activation vector passes over it.
+    const int64_t tile =
+        std::clamp<int64_t>(static_cast<int64_t>(16384 / (row_bytes ? row_bytes : 1)) & ~int64_t{3}, 4, 64);
+    for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+        const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
+        // the many-vector tile first, then the leftover vectors one at a time with the one-vector tile
+        const int64_t paired = tiles.many_vectors.fn ? n_vec - n_vec % tiles.many_vectors.vecs : 0;
+        tiled_products(fn, tiles.many_vectors, base, row_bytes, cols, xs, x_stride, paired, y, y_stride, t0, t1);
+        for (int64_t v = paired; v < n_vec; ++v) {
+            tiled_products(fn, tiles.one_vector, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride, 0, 1,
+                           y + v * y_stride, 0, t0, t1);
         }
     }
 }
@@ -181,6 +243,19 @@ vec_dot_fn get_vec_dot(ggml_type type, cpu_impl impl) {
     return resolve(impl) == cpu_impl::avx2 ? avx2_vec_dot(type) : scalar_vec_dot(type);
 }
 
+vec_dot_fn get_vec_dot_interleaved(ggml_type type, bool gemm, cpu_impl impl) {
+    const bool simd = resolve(impl) == cpu_impl::avx2;
+    switch (type) {
+        case ggml_type::Q4_0:
+            return simd ? avx2::vec_dot_q4_0_q8_0_interleaved : ref_q4_0_interleaved;
+        case ggml_type::Q4_K:
+            if (gemm) return simd ? avx2::vec_dot_q4_K_q8_K_interleaved_gemm : ref_q4_K_interleaved_gemm;
+            return simd ? avx2::vec_dot_q4_K_q8_K_interleaved : ref_q4_K_interleaved;
+        default:
+            return nullptr;
+    }
+}
+
 float vec_dot(ggml_type type, int64_t n, const void *w_row, const void *x_act, cpu_impl impl) {
     const vec_dot_fn fn = get_vec_dot(type, impl);
     return fn != nullptr ? fn(n, w_row, x_act) : 0.0f;
@@ -212,34 +287,22 @@ void quantize_activation(ggml_type type, const float *x, void *dst, int64_t n, c
 
 void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act, float *y,
             int64_t r0, int64_t r1, cpu_impl impl) {
-    const vec_dot_fn fn = get_vec_dot(type, impl);
+    const auto [fn, tiles] = kernels_for(type, rows, false, resolve(impl));
     if (fn == nullptr || r0 < 0 || r1 > rows) return;
-    const tile_kernels tiles = resolve(impl) == cpu_impl::avx2 ? avx2_tiles(type) : tile_kernels{};
     tiled_products(fn, tiles.one_vector, static_cast<const uint8_t *>(w), row_bytes, cols,
                    static_cast<const uint8_t *>(x_act), 0, 1, y, 0, r0, r1);
 }
 
 void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
             size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1, cpu_impl impl) {
-    const vec_dot_fn fn = get_vec_dot(type, impl);
-    if (fn == nullptr || r0 < 0 || r1 > rows) return;
-    const tile_kernels tiles = resolve(impl) == cpu_impl::avx2 ? avx2_tiles(type) : tile_kernels{};
-    const auto *base = static_cast<const uint8_t *>(w);
+    if (r0 < 0 || r1 > rows) return;
+    // llama.cpp multiplies the activation rows of a batch in groups of four and the rest one by one;
+    // of the interleaved types only Q4_K rounds differently between the two.
+    const int64_t n_gemm = type == ggml_type::Q4_K && ggml_interleaves(type, rows) ? n_vec - n_vec % 4 : 0;
     const auto *xs = static_cast<const uint8_t *>(x_act);
-    // Row tiles of about 16 KiB of weights (a multiple of 4 rows, 4 to 64): a tile stays in L1
-    // while every activation vector passes over it.
-    const int64_t tile =
-        std::clamp<int64_t>(static_cast<int64_t>(16384 / (row_bytes ? row_bytes : 1)) & ~int64_t{3}, 4, 64);
-    for (int64_t t0 = r0; t0 < r1; t0 += tile) {
-        const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
-        // the many-vector tile first, then the leftover vectors one at a time with the one-vector tile
-        const int64_t paired = tiles.many_vectors.fn ? n_vec - n_vec % tiles.many_vectors.vecs : 0;
-        tiled_products(fn, tiles.many_vectors, base, row_bytes, cols, xs, x_stride, paired, y, y_stride, t0, t1);
-        for (int64_t v = paired; v < n_vec; ++v) {
-            tiled_products(fn, tiles.one_vector, base, row_bytes, cols, xs + static_cast<size_t>(v) * x_stride, 0, 1,
-                           y + v * y_stride, 0, t0, t1);
-        }
-    }
+    matmul_part(type, w, row_bytes, rows, cols, xs, x_stride, n_gemm, y, y_stride, r0, r1, true, resolve(impl));
+    matmul_part(type, w, row_bytes, rows, cols, xs + static_cast<size_t>(n_gemm) * x_stride, x_stride, n_vec - n_gemm,
+                y + n_gemm * y_stride, y_stride, r0, r1, false, resolve(impl));
 }
 
 }  // namespace abi::quant

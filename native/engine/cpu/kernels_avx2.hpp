@@ -34,6 +34,19 @@ void vec_dot_q5_K_q8_K_1x4(int64_t n, const void *w, size_t row_bytes, const voi
 void vec_dot_q6_K_q8_K_1x4(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
                            int64_t out_stride);
 
+// The interleaved-order dot products (quant.hpp: ggml_interleaves) and their tiles.
+float vec_dot_q4_0_q8_0_interleaved(int64_t n, const void *w, const void *x);
+float vec_dot_q4_K_q8_K_interleaved(int64_t n, const void *w, const void *x);
+void vec_dot_q4_0_q8_0_interleaved_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+                                       float *out, int64_t out_stride);
+void vec_dot_q4_0_q8_0_interleaved_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+                                       float *out, int64_t out_stride);
+float vec_dot_q4_K_q8_K_interleaved_gemm(int64_t n, const void *w, const void *x);
+void vec_dot_q4_K_q8_K_interleaved_gemm_1x4(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+                                            float *out, int64_t out_stride);
+void vec_dot_q4_K_q8_K_interleaved_1x4(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+                                       float *out, int64_t out_stride);
+
 // Activation quantizers. Q8_0 rounds half to even with scale 127/amax, as ggml's AVX2
 // quantize_row_q8_0 does (the reference rounds half away from zero), so values that land exactly
 // on .5 may differ by one level from quantize_row_q8_0_ref.

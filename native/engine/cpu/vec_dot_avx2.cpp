@@ -2,6 +2,7 @@
 // reference's integer sums; only the order of f32 scaling and accumulation differs.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "engine/cpu/kernels_avx2.hpp"
@@ -15,6 +16,17 @@ float hsum(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
+}
+
+int hsum_i32_4(__m128i s) {
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
 }
 
 float half(uint16_t h) {
@@ -151,12 +163,17 @@ void tile_q8_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t
 
 // As tile_q8_0_q8_0 for Q4_0 weights. The nibbles stay unsigned (0..15) so maddubs takes them
 // directly; Σ (q − 8)·y = Σ q·y − Σ 8·y, and the second term is computed once per activation block.
-template <int R, int V>
+// Interleaved: the f32 steps of ggml's repacked kernels (quant.hpp), one scalar accumulator each.
+template <int R, int V, bool Interleaved = false>
 void tile_q4_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t *x, size_t x_stride, float *out,
                     int64_t out_stride) {
     __m256 acc[V][R];
+    float acc1[V][R];
     for (int v = 0; v < V; ++v) {
-        for (int r = 0; r < R; ++r) acc[v][r] = _mm256_setzero_ps();
+        for (int r = 0; r < R; ++r) {
+            acc[v][r] = _mm256_setzero_ps();
+            acc1[v][r] = 0.0f;
+        }
     }
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i eight = _mm256_set1_epi8(8);
@@ -177,12 +194,16 @@ void tile_q4_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t
             for (int v = 0; v < V; ++v) {
                 const __m256i prod = _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy[v]), offset[v]);
                 const __m256i sum = _mm256_madd_epi16(prod, ones);
-                acc[v][r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[v]), _mm256_cvtepi32_ps(sum), acc[v][r]);
+                if constexpr (Interleaved) {
+                    acc1[v][r] = std::fma(static_cast<float>(hsum_i32(sum)), dx * dy[v], acc1[v][r]);
+                } else {
+                    acc[v][r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[v]), _mm256_cvtepi32_ps(sum), acc[v][r]);
+                }
             }
         }
     }
     for (int v = 0; v < V; ++v) {
-        for (int r = 0; r < R; ++r) out[v * out_stride + r] = hsum(acc[v][r]);
+        for (int r = 0; r < R; ++r) out[v * out_stride + r] = Interleaved ? acc1[v][r] : hsum(acc[v][r]);
     }
 }
 
@@ -198,6 +219,24 @@ float vec_dot_q4_0_q8_0(int64_t n, const void *w, const void *x) {
     float out;
     tile_q4_0_q8_0<1, 1>(n, static_cast<const uint8_t *>(w), 0, static_cast<const uint8_t *>(x), 0, &out, 0);
     return out;
+}
+
+float vec_dot_q4_0_q8_0_interleaved(int64_t n, const void *w, const void *x) {
+    float out;
+    tile_q4_0_q8_0<1, 1, true>(n, static_cast<const uint8_t *>(w), 0, static_cast<const uint8_t *>(x), 0, &out, 0);
+    return out;
+}
+
+void vec_dot_q4_0_q8_0_interleaved_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+                                       float *out, int64_t out_stride) {
+    tile_q4_0_q8_0<4, 1, true>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x), x_stride,
+                               out, out_stride);
+}
+
+void vec_dot_q4_0_q8_0_interleaved_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+                                       float *out, int64_t out_stride) {
+    tile_q4_0_q8_0<4, 2, true>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x), x_stride,
+                               out, out_stride);
 }
 
 void vec_dot_q8_0_q8_0_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
@@ -246,20 +285,45 @@ __m128i k_min_products(__m128i mins16, const int16_t *bsums) {
     return _mm_madd_epi16(mins16, pairs);
 }
 
+// The f32 steps a Q4_K/Q5_K dot product takes, after ggml's x86 kernels (quant.hpp):
+//   vec_dot_q4_K: scales·quants in one 8-lane accumulator, the mins term (factor −y.d·dmin) in a
+//                 4-lane one, both reduced and added at the end;
+//   vec_dot_q5_K: the same, but the mins term summed in a scalar;
+//   gemv:         ggml's repacked Q4_K for one activation row: per super-block, the exact integer
+//                 sums times (d·y.d) and (dmin·y.d) into two scalars, subtracted at the end;
+//   gemm:         the same for rows in groups of four, per 64-element chunk instead of per block.
+enum class k_order { vec_dot_q4_K, vec_dot_q5_K, gemv, gemm };
+
 // One weight row × V activations (x + v·x_stride) for Q4_K/Q5_K: `quants(block, c, lo, hi)` yields
 // chunk c's two 32-element sub-blocks as unsigned bytes, unpacked once for all V vectors. Each
-// vector's result is bit-identical to the V = 1 kernel (same operations, own accumulator).
+// vector's result is bit-identical to the V = 1 kernel (same operations, own accumulators).
 template <int V, typename Block, typename Quants>
 void tile_k_4_5(int64_t n, const Block *a, const uint8_t *x, size_t x_stride, float *out, int64_t out_stride,
                 Quants quants) {
+    constexpr k_order order = Quants::order;
     __m256 acc[V];
-    for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
+    __m128 acc_m[V];
+    float sum[V], sum_m[V];
+    for (int v = 0; v < V; ++v) {
+        acc[v] = _mm256_setzero_ps();
+        acc_m[v] = _mm_setzero_ps();
+        sum[v] = 0.0f;
+        sum_m[v] = 0.0f;
+    }
     for (int64_t i = 0; i < n / qk_k; ++i) {
         const block_q8_K *yb[V];
         for (int v = 0; v < V; ++v) yb[v] = reinterpret_cast<const block_q8_K *>(x + v * x_stride) + i;
         const __m256i sm16 = _mm256_cvtepu8_epi16(unpack_scales_mins(a[i].scales));
         const __m128i mins = _mm256_extracti128_si256(sm16, 1);
         const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm16));
+        const float d = half(a[i].d), dmin = half(a[i].dmin);
+        // lane c: the mins term of chunk c (sub-blocks 2c, 2c+1)
+        __m128i prod[V];
+        alignas(16) int mins_c[V][4];
+        for (int v = 0; v < V; ++v) {
+            prod[v] = k_min_products(mins, yb[v]->bsums);
+            _mm_store_si128(reinterpret_cast<__m128i *>(mins_c[v]), prod[v]);
+        }
         __m256i sumi[V];
         for (int v = 0; v < V; ++v) sumi[v] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
@@ -270,23 +334,44 @@ void tile_k_4_5(int64_t n, const Block *a, const uint8_t *x, size_t x_stride, fl
             for (int v = 0; v < V; ++v) {
                 const __m256i p_lo = _mm256_maddubs_epi16(q_lo, load32(yb[v]->qs + 64 * c));
                 const __m256i p_hi = _mm256_maddubs_epi16(q_hi, load32(yb[v]->qs + 64 * c + 32));
-                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p_lo, s_lo));
-                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p_hi, s_hi));
+                const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p_lo, s_lo), _mm256_madd_epi16(p_hi, s_hi));
+                if constexpr (order == k_order::gemm) {
+                    sum[v] = std::fma(static_cast<float>(hsum_i32(s)), d * yb[v]->d, sum[v]);
+                    sum_m[v] = std::fma(static_cast<float>(mins_c[v][c]), dmin * yb[v]->d, sum_m[v]);
+                } else {
+                    sumi[v] = _mm256_add_epi32(sumi[v], s);
+                }
             }
         }
-        const float d = half(a[i].d), dmin = half(a[i].dmin);
         for (int v = 0; v < V; ++v) {
-            // the mins term rides in the low four lanes of the same accumulator
-            const __m256 min_term =
-                _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_cvtepi32_ps(k_min_products(mins, yb[v]->bsums)), 0);
-            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(d * yb[v]->d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
-            acc[v] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * yb[v]->d), min_term, acc[v]);
+            if constexpr (order == k_order::gemv) {
+                sum[v] = std::fma(static_cast<float>(hsum_i32(sumi[v])), d * yb[v]->d, sum[v]);
+                sum_m[v] = std::fma(static_cast<float>(hsum_i32_4(prod[v])), dmin * yb[v]->d, sum_m[v]);
+            } else if constexpr (order == k_order::vec_dot_q5_K) {
+                sum_m[v] = std::fma(-yb[v]->d * dmin, static_cast<float>(hsum_i32_4(prod[v])), sum_m[v]);
+            } else if constexpr (order == k_order::vec_dot_q4_K) {
+                acc_m[v] = _mm_fmadd_ps(_mm_set1_ps(-yb[v]->d * dmin), _mm_cvtepi32_ps(prod[v]), acc_m[v]);
+            }
+            if constexpr (order == k_order::vec_dot_q4_K || order == k_order::vec_dot_q5_K) {
+                acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(yb[v]->d * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            }
         }
     }
-    for (int v = 0; v < V; ++v) out[v * out_stride] = hsum(acc[v]);
+    for (int v = 0; v < V; ++v) {
+        if constexpr (order == k_order::gemv || order == k_order::gemm) {
+            out[v * out_stride] = sum[v] - sum_m[v];
+        } else if constexpr (order == k_order::vec_dot_q5_K) {
+            out[v * out_stride] = hsum(acc[v]) + sum_m[v];
+        } else {
+            __m128 m = _mm_add_ps(acc_m[v], _mm_movehl_ps(acc_m[v], acc_m[v]));
+            m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            out[v * out_stride] = hsum(acc[v]) + _mm_cvtss_f32(m);
+        }
+    }
 }
 
 struct q4_K_quants {
+    static constexpr k_order order = k_order::vec_dot_q4_K;
     __m256i low4 = _mm256_set1_epi8(0x0F);
     void operator()(const block_q4_K &blk, int c, __m256i *lo, __m256i *hi) const {
         const __m256i q = load32(blk.qs + 32 * c);
@@ -295,7 +380,16 @@ struct q4_K_quants {
     }
 };
 
+struct q4_K_gemv_quants : q4_K_quants {
+    static constexpr k_order order = k_order::gemv;
+};
+
+struct q4_K_gemm_quants : q4_K_quants {
+    static constexpr k_order order = k_order::gemm;
+};
+
 struct q5_K_quants {
+    static constexpr k_order order = k_order::vec_dot_q5_K;
     __m256i low4 = _mm256_set1_epi8(0x0F);
     __m256i bit4 = _mm256_set1_epi8(0x10);
     void operator()(const block_q5_K &blk, int c, __m256i *lo, __m256i *hi) const {
@@ -314,7 +408,6 @@ template <int V>
 void tile_q6_K(int64_t n, const block_q6_K *a, const uint8_t *x, size_t x_stride, float *out, int64_t out_stride) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i bits45 = _mm256_set1_epi8(0x30);
-    const __m256i offset = _mm256_set1_epi8(32);
     // scale pair (2k, 2k+1) of an 8-scale group: low lane gets scale 2k, high lane 2k+1
     auto pair_mask = [](int k) {
         const short lo = static_cast<short>((4 * k) | ((4 * k + 1) << 8));
@@ -322,12 +415,11 @@ void tile_q6_K(int64_t n, const block_q6_K *a, const uint8_t *x, size_t x_stride
         return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
     };
     const __m256i masks[4] = {pair_mask(0), pair_mask(1), pair_mask(2), pair_mask(3)};
-    // (q − 32)·y as maddubs(q, y) − maddubs(32, y): q is 0..63 so both fit maddubs's unsigned side;
-    // i16 lanes 0..7 are elements 0..15 of the 32 (first scale), lanes 8..15 elements 16..31
+    // Unsigned q (0..63) times y, scaled; i16 lanes 0..7 are elements 0..15 of the 32 (first scale),
+    // lanes 8..15 elements 16..31. The −32 offset is taken off once per block as 32·Σ scale·bsum,
+    // lane by lane as ggml's x86 kernel does, so every i32 lane holds the same integer as there.
     auto dot_scaled = [&](__m256i q, const int8_t *y, __m256i scales) {
-        const __m256i yv = load32(y);
-        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(offset, yv));
-        return _mm256_madd_epi16(p, scales);
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(y)), scales);
     };
     __m256 acc[V];
     for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
@@ -359,7 +451,9 @@ void tile_q6_K(int64_t n, const block_q6_K *a, const uint8_t *x, size_t x_stride
         }
         const float d = half(a[i].d);
         for (int v = 0; v < V; ++v) {
-            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(d * yb[v]->d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            const __m256i offsets = _mm256_slli_epi32(_mm256_madd_epi16(load32(yb[v]->bsums), sc16), 5);
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(yb[v]->d * d),
+                                     _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[v], offsets)), acc[v]);
         }
     }
     for (int v = 0; v < V; ++v) out[v * out_stride] = hsum(acc[v]);
@@ -371,6 +465,32 @@ float vec_dot_q4_K_q8_K(int64_t n, const void *w, const void *x) {
     float out;
     tile_k_4_5<1>(n, static_cast<const block_q4_K *>(w), static_cast<const uint8_t *>(x), 0, &out, 0, q4_K_quants{});
     return out;
+}
+
+float vec_dot_q4_K_q8_K_interleaved(int64_t n, const void *w, const void *x) {
+    float out;
+    tile_k_4_5<1>(n, static_cast<const block_q4_K *>(w), static_cast<const uint8_t *>(x), 0, &out, 0,
+                  q4_K_gemv_quants{});
+    return out;
+}
+
+void vec_dot_q4_K_q8_K_interleaved_1x4(int64_t n, const void *w, size_t, const void *x, size_t x_stride, float *out,
+                                       int64_t out_stride) {
+    tile_k_4_5<4>(n, static_cast<const block_q4_K *>(w), static_cast<const uint8_t *>(x), x_stride, out, out_stride,
+                  q4_K_gemv_quants{});
+}
+
+float vec_dot_q4_K_q8_K_interleaved_gemm(int64_t n, const void *w, const void *x) {
+    float out;
+    tile_k_4_5<1>(n, static_cast<const block_q4_K *>(w), static_cast<const uint8_t *>(x), 0, &out, 0,
+                  q4_K_gemm_quants{});
+    return out;
+}
+
+void vec_dot_q4_K_q8_K_interleaved_gemm_1x4(int64_t n, const void *w, size_t, const void *x, size_t x_stride,
+                                            float *out, int64_t out_stride) {
+    tile_k_4_5<4>(n, static_cast<const block_q4_K *>(w), static_cast<const uint8_t *>(x), x_stride, out, out_stride,
+                  q4_K_gemm_quants{});
 }
 
 float vec_dot_q5_K_q8_K(int64_t n, const void *w, const void *x) {

@@ -131,12 +131,17 @@ void llama_context::forward_batch(const int32_t *tokens, int64_t n, bool tiled_a
         matmul(pool_, L.wo, quantized(0, L.wo.type, attn_.data(), q_dim, n), xb_.data(), embd);
         for (int64_t i = 0; i < n * embd; ++i) x_[i] += xb_[i];
 
-        for (int64_t t = 0; t < n; ++t) rms_norm(&x_[t * embd], L.ffn_norm, &xb_[t * embd], embd, hp.rms_eps);
-        matmul(pool_, L.w_gate, quantized(0, L.w_gate.type, xb_.data(), embd, n), gate_.data(), hp.n_ff);
-        matmul(pool_, L.w_up, quantized(1, L.w_up.type, xb_.data(), embd, n), up_.data(), hp.n_ff);
-        for (int64_t t = 0; t < n; ++t) swiglu(hp.n_ff, &gate_[t * hp.n_ff], &gate_[t * hp.n_ff], &up_[t * hp.n_ff]);
-        matmul(pool_, L.w_down, quantized(0, L.w_down.type, gate_.data(), hp.n_ff, n), xb_.data(), embd);
-        for (int64_t i = 0; i < n * embd; ++i) x_[i] += xb_[i];
+        // The last layer's feed-forward block runs for the last position only, whose logits are
+        // all that is needed; llama.cpp drops the other rows there too, which also decides how it
+        // groups the rows of these products (see quant::matmul).
+        const int64_t f0 = l == hp.n_layer - 1 ? n - 1 : 0, nf = n - f0;
+        float *xf = &x_[f0 * embd];
+        for (int64_t t = 0; t < nf; ++t) rms_norm(&xf[t * embd], L.ffn_norm, &xb_[t * embd], embd, hp.rms_eps);
+        matmul(pool_, L.w_gate, quantized(0, L.w_gate.type, xb_.data(), embd, nf), gate_.data(), hp.n_ff);
+        matmul(pool_, L.w_up, quantized(1, L.w_up.type, xb_.data(), embd, nf), up_.data(), hp.n_ff);
+        for (int64_t t = 0; t < nf; ++t) swiglu(hp.n_ff, &gate_[t * hp.n_ff], &gate_[t * hp.n_ff], &up_[t * hp.n_ff]);
+        matmul(pool_, L.w_down, quantized(0, L.w_down.type, gate_.data(), hp.n_ff, nf), xb_.data(), embd);
+        for (int64_t i = 0; i < nf * embd; ++i) xf[i] += xb_[i];
     }
 
     // Only the last position's logits are needed to continue the sequence.

@@ -689,6 +689,63 @@ float vec_dot_q4_K_q8_K_ref(int64_t n, const block_q4_K *x, const block_q8_K *y)
     return sum;
 }
 
+float vec_dot_q4_0_q8_0_interleaved_ref(int64_t n, const block_q4_0 *x, const block_q8_0 *y) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / qk4_0; ++b) {
+        int sumi = 0;
+        for (int j = 0; j < qk4_0 / 2; ++j) {
+            sumi += ((x[b].qs[j] & 0x0F) - 8) * y[b].qs[j];
+            sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + qk4_0 / 2];
+        }
+        sum = std::fma(static_cast<float>(sumi), fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d), sum);
+    }
+    return sum;
+}
+
+float vec_dot_q4_K_q8_K_interleaved_ref(int64_t n, const block_q4_K *x, const block_q8_K *y) {
+    float sum = 0.0f, sum_mins = 0.0f;
+    for (int64_t b = 0; b < n / qk_k; ++b) {
+        const uint8_t *q = x[b].qs;
+        const int8_t *a = y[b].qs;
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < 8; ++j) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, x[b].scales, &sc, &m);
+            const int shift = (j & 1) * 4;
+            const uint8_t *qj = q + 32 * (j / 2);
+            int dot = 0;
+            for (int l = 0; l < 32; ++l) dot += ((qj[l] >> shift) & 0x0F) * a[32 * j + l];
+            sumi += sc * dot;
+            summ += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        sum = std::fma(static_cast<float>(sumi), fp16_to_fp32(x[b].d) * y[b].d, sum);
+        sum_mins = std::fma(static_cast<float>(summ), fp16_to_fp32(x[b].dmin) * y[b].d, sum_mins);
+    }
+    return sum - sum_mins;
+}
+
+float vec_dot_q4_K_q8_K_interleaved_gemm_ref(int64_t n, const block_q4_K *x, const block_q8_K *y) {
+    float sum = 0.0f, sum_mins = 0.0f;
+    for (int64_t b = 0; b < n / qk_k; ++b) {
+        const float d = fp16_to_fp32(x[b].d) * y[b].d, dmin = fp16_to_fp32(x[b].dmin) * y[b].d;
+        for (int c = 0; c < 4; ++c) {
+            int sumi = 0, summ = 0;
+            for (int j = 2 * c; j < 2 * c + 2; ++j) {
+                uint8_t sc, m;
+                get_scale_min_k4(j, x[b].scales, &sc, &m);
+                const int shift = (j & 1) * 4;
+                int dot = 0;
+                for (int l = 0; l < 32; ++l) dot += ((x[b].qs[32 * c + l] >> shift) & 0x0F) * y[b].qs[32 * j + l];
+                sumi += sc * dot;
+                summ += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+            }
+            sum = std::fma(static_cast<float>(sumi), d, sum);
+            sum_mins = std::fma(static_cast<float>(summ), dmin, sum_mins);
+        }
+    }
+    return sum - sum_mins;
+}
+
 float vec_dot_q5_K_q8_K_ref(int64_t n, const block_q5_K *x, const block_q8_K *y) {
     float sum = 0.0f;
     for (int64_t b = 0; b < n / qk_k; ++b) {

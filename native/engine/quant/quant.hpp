@@ -230,6 +230,19 @@ float vec_dot_q4_K_q8_K_ref(int64_t n, const block_q4_K *x, const block_q8_K *y)
 float vec_dot_q5_K_q8_K_ref(int64_t n, const block_q5_K *x, const block_q8_K *y);
 float vec_dot_q6_K_q8_K_ref(int64_t n, const block_q6_K *x, const block_q8_K *y);
 
+// llama.cpp's x86 CPU backend repacks Q4_0 and Q4_K matrices whose row count is a multiple of 8
+// into 8-row interleaved blocks (ggml-cpu/repack.cpp) and multiplies them with kernels whose f32
+// steps differ from its plain dot products: each row's exact integer block sum is converted to f32
+// and added, times (weight scale · activation scale), into one f32 accumulator, block after block
+// (for Q4_K, the mins term likewise into a second accumulator, subtracted at the end). These are
+// the dot products in that order; matvec/matmul use them wherever ggml_interleaves(type, rows).
+float vec_dot_q4_0_q8_0_interleaved_ref(int64_t n, const block_q4_0 *x, const block_q8_0 *y);
+float vec_dot_q4_K_q8_K_interleaved_ref(int64_t n, const block_q4_K *x, const block_q8_K *y);
+// ggml's repacked Q4_K kernel for activation rows in groups of four (its gemm; the first
+// n_vec − n_vec % 4 vectors of a batch): the same, per 64-element chunk instead of per block.
+// (Q4_0's gemm takes the same steps as its gemv.)
+float vec_dot_q4_K_q8_K_interleaved_gemm_ref(int64_t n, const block_q4_K *x, const block_q8_K *y);
+
 // ---- dispatching CPU entry points (implemented in native/engine/cpu/) ---------------------------
 
 enum class cpu_impl : uint8_t {
@@ -248,6 +261,14 @@ using vec_dot_fn = float (*)(int64_t n, const void *w_row, const void *x_act);
 vec_dot_fn get_vec_dot(ggml_type type, cpu_impl impl = cpu_impl::best);
 float vec_dot(ggml_type type, int64_t n, const void *w_row, const void *x_act, cpu_impl impl = cpu_impl::best);
 
+// True when llama.cpp's x86 backend would repack a `type` matrix of `rows` rows (see above).
+inline bool ggml_interleaves(ggml_type type, int64_t rows) {
+    return (type == ggml_type::Q4_0 || type == ggml_type::Q4_K) && rows % 8 == 0;
+}
+// The interleaved-order dot product of `type` (nullptr unless Q4_0 or Q4_K), for a vector in a
+// group of four (gemm) or not.
+vec_dot_fn get_vec_dot_interleaved(ggml_type type, bool gemm, cpu_impl impl = cpu_impl::best);
+
 // Bytes needed for one activation vector of n elements for weights of `type`.
 inline size_t activation_size(ggml_type type, int64_t n) {
     return row_size(vec_dot_type(type), n);
@@ -255,13 +276,15 @@ inline size_t activation_size(ggml_type type, int64_t n) {
 // Quantizes an f32 activation vector to vec_dot_type(type) (dst: activation_size bytes).
 void quantize_activation(ggml_type type, const float *x, void *dst, int64_t n, cpu_impl impl = cpu_impl::best);
 
-// y[r] = dot(row r of w, x) for r in [r0, r1), 0 <= r0 <= r1 <= rows. w points at row 0; rows are
+// y[r] = dot(row r of w, x) for r in [r0, r1), 0 <= r0 <= r1 <= rows, in the interleaved order
+// where ggml_interleaves(type, rows). w points at row 0; rows are
 // row_bytes apart (row_size(type, cols) for a GGUF tensor). x_act is quantize_activation's output.
 void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act, float *y,
             int64_t r0, int64_t r1, cpu_impl impl = cpu_impl::best);
 
 // Batched matvec for prefill: n_vec activations, the v-th at x_act + v * x_stride bytes, and
-// y[v * y_stride + r] for r in [r0, r1). Each weight row is loaded once for all vectors.
+// y[v * y_stride + r] for r in [r0, r1). Each weight row is loaded once for all vectors. For an
+// interleaved Q4_K matrix the first n_vec − n_vec % 4 vectors take the gemm order.
 void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
             size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1,
             cpu_impl impl = cpu_impl::best);
