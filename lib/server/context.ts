@@ -48,7 +48,13 @@ export interface ServerContext {
   /** Per-principal request and token limits (state survives reloads). */
   limiter: RateLimiter;
   /** Re-reads the config file and swaps the runtime; throws when the new config is invalid. */
-  reload(): Promise<void>;
+  reload(): Promise<ReloadResult>;
+}
+
+/** What a config reload could not apply while running. */
+export interface ReloadResult {
+  /** Config keys (`server.host`, `server.port`) whose new values take effect only after a restart. */
+  restartRequired: string[];
 }
 
 /** Per-request data handlers receive. */

@@ -15,8 +15,8 @@ export type AbiServerEvents = {
   'stream:error': (e: { requestId: string; streamId: string; status: number; code: string | null; message: string }) => void;
   /** A client was disconnected for reading too slowly. */
   'client:slow': (e: { requestId: string; streamId: string; reason: string; detail: string }) => void;
-  /** POST /admin/reload finished. */
-  reload: (e: { ok: boolean; error?: string }) => void;
+  /** POST /admin/reload finished; `restartRequired` lists the keys that take effect only after a restart. */
+  reload: (e: { ok: boolean; error?: string; restartRequired?: string[] }) => void;
   /** Drain began (`draining`) and the server is fully closed (`closed`). */
   shutdown: (e: { phase: 'draining' | 'closed'; activeStreams: number }) => void;
 };

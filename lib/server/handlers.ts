@@ -207,8 +207,9 @@ export function adminReload(ctx: ServerContext): Handler {
         return;
       }
     }
+    let restartRequired: string[];
     try {
-      await ctx.reload();
+      ({ restartRequired } = await ctx.reload());
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       ctx.events.emit('reload', { ok: false, error: message });
@@ -217,8 +218,8 @@ export function adminReload(ctx: ServerContext): Handler {
       sendError(res, badRequest(`The new configuration was refused; the previous one keeps serving. ${message}`, (err as { key?: string }).key ?? null, 'invalid_config'));
       return;
     }
-    ctx.events.emit('reload', { ok: true });
+    ctx.events.emit('reload', { ok: true, restartRequired });
     info.log.info('config reloaded');
-    sendJson(res, 200, { status: 'reloaded' });
+    sendJson(res, 200, { status: 'reloaded', restart_required: restartRequired });
   };
 }

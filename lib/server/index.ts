@@ -4,7 +4,8 @@
  * `upgrade(req, socket, head)`.
  */
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import pino, { type Logger } from 'pino';
@@ -24,10 +25,11 @@ import { applySecurityHeaders, handleCors, type CorsConfig, type SecurityHeaders
 import { RateLimiter, type RateLimitConfig } from '../security/rate-limiter.js';
 import type { Principal } from '../security/types.js';
 import { createSessionStore, type SessionConfig, type SessionStore } from '../sessions/index.js';
-import type { RequestInfo, Runtime, ServerContext, ServerMetrics } from './context.js';
+import type { ReloadResult, RequestInfo, Runtime, ServerContext, ServerMetrics } from './context.js';
 import { createServerEmitter, type AbiServerEmitter } from './events.js';
 import * as handlers from './handlers.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
+import { applyToListener, createHttpListener, type ConfiguredAddress } from './listener.js';
 import { sendError } from './respond.js';
 import { endSocketWithError } from './raw-headers.js';
 import { Router } from './router.js';
@@ -38,6 +40,7 @@ export type { AbiServerEvents, AbiServerEmitter } from './events.js';
 /** Re-exported so an embedding application can validate its config file without deep imports. */
 export { loadConfig } from '../config/index.js';
 export type { ServerSettings } from './settings.js';
+export type { ReloadResult } from './context.js';
 
 /** One `backends.<name>` entry as the server reads it (the backend module reads the rest). */
 export interface BackendConfigLike {
@@ -101,8 +104,12 @@ export interface AbiServer {
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Graceful drain (see `shutdownGraceMs`), then closes everything. Safe to call twice. */
   close(): Promise<void>;
-  /** Re-reads the config file and swaps backends, routes, auth and limits; throws if invalid. */
-  reload(): Promise<void>;
+  /**
+   * Re-reads the config file and swaps backends, routes, auth and limits, and applies the socket
+   * limits to the listener `listen()` started; throws if invalid. Resolves with the settings that
+   * need a restart (see docs/configuration.md).
+   */
+  reload(): Promise<ReloadResult>;
   readonly state: LifecycleState;
 }
 
@@ -190,6 +197,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
   const limiter = RateLimiter.create(config.rateLimits ?? {});
   let httpServer: http.Server | undefined;
   let bound: ListenAddress | null = null;
+  let configuredAddress: ConfiguredAddress = {};
   let closing: Promise<void> | undefined;
   let openResponses = 0;
   let idleResponses: (() => void) | undefined;
@@ -225,6 +233,12 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
       limiter.updateConfig(nextConfig.rateLimits ?? {});
       // Streams already running keep their backends; those close once the last one ended.
       void previous?.gateway.close();
+      // Embedded, the application's own server owns the socket and its limits.
+      const restartRequired = httpServer ? applyToListener(httpServer, next.settings, configuredAddress) : [];
+      if (restartRequired.length > 0) {
+        logger.warn({ restart_required: restartRequired, listening: bound?.url }, 'reloaded settings that take effect only after a restart; serving on');
+      }
+      return { restartRequired };
     },
   };
 
@@ -337,14 +351,9 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     await initialized;
     if (httpServer) throw new Error('createAbiServer: listen() was already called');
     const s = runtime!.settings;
-    const server = http.createServer({
-      headersTimeout: s.headersTimeoutMs,
-      requestTimeout: s.requestTimeoutMs,
-      keepAliveTimeout: s.keepAliveTimeoutMs,
-      maxHeaderSize: s.maxHeaderSize,
-      // Timeouts are checked on this interval; the default (30 s) would let slow-loris linger long past the limit.
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(s.headersTimeoutMs / 4))),
-    });
+    const server = createHttpListener(s);
+    // Only an address the config chose can be changed by reloading the config.
+    configuredAddress = { ...(host === undefined ? { host: s.host } : {}), ...(port === undefined ? { port: s.port } : {}) };
     server.on('request', handler);
     server.on('upgrade', upgrade);
     server.on('clientError', onClientError);
