@@ -1,17 +1,19 @@
 /**
  * The engine against llama.cpp itself (node-llama-cpp 3.21.1, CPU, 1 thread; tools/oracle).
  *
- * Tolerances, as measured when this test was written:
- * - stories260K (F32): greedy ids identical for 200 tokens from each prompt; per-step log-softmax of
- *   llama.cpp's top-5 tokens within 2e-2 absolute (measured max 9e-3: llama.cpp keeps the KV cache
- *   and the flash-attention accumulator in f16, which we mirror but not bit for bit).
- * - synthetic quantized models (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K; random weights, so the next-token
- *   distribution is nearly flat): most steps agree to ~1e-6 nats, but some steps differ by up to
- *   ~6e-2 (the f16 attention accumulator rounds differently at those steps; not yet bit-matched), so
- *   log-probs are asserted within 0.1 nats, and greedy ids identical for at least 8 tokens and until the
- *   first step where llama.cpp itself has a near tie (another candidate within 0.1 nats of its
- *   choice); at that step our choice is one of those near-tied candidates. Measured first divergence:
- *   step 9 to never (64 tokens).
+ * On an AVX-512 machine node-llama-cpp loads its zen4/skylakex ggml CPU build, and the engine takes
+ * that build's f32 steps wherever they are known (see docs/local-engine.md, "Numerics"), so:
+ * - synthetic quantized models (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, both prompts): the logits are
+ *   bit-identical to llama.cpp's at every one of the 64 steps (checked against llama.cpp's full
+ *   logits when this test was written), so the greedy ids are identical for all 64 tokens (q4_0's
+ *   second prompt reaches the end-of-sequence token after 26, where node-llama-cpp stops; our next
+ *   token there must be that one). The remaining log-prob difference is
+ *   node-llama-cpp's f32 softmax against our f64 one: measured at most 1.8e-6, asserted < 1e-5.
+ * - stories260K (F32 weights): greedy ids identical for 200 tokens from each prompt; per-step
+ *   log-softmax of llama.cpp's top-5 tokens within 2e-2 absolute (full logits measured within
+ *   1.4e-2). Not bit-exact: llama.cpp multiplies F32 matrices through llamafile's sgemm (one
+ *   16-lane accumulator per row) where the row length allows and ggml_vec_dot_f32 otherwise, and
+ *   our F32 kernel keeps its own order.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,8 +27,8 @@ import { storiesPath, storiesSkipReason } from './support/model-path.js';
 const skip = storiesSkipReason();
 if (skip) console.warn(`skipping llama.cpp comparison tests: ${skip}`);
 
-/** Bound on the per-step log-prob difference on these models (measured up to ~6e-2). */
-const NEAR_TIE = 0.1;
+/** Bound on the per-step log-prob difference on the synthetic quantized models. */
+const QUANT_LOGPROB_BOUND = 1e-5;
 
 function logSoftmax(logits: Float32Array): Float64Array {
   let max = -Infinity;
@@ -45,8 +47,11 @@ function argmax(logits: Float32Array): number {
 
 type OracleGeneration = NonNullable<OracleResponse['generate']>[number];
 
-/** Teacher-forced walk along llama.cpp's greedy sequence: our argmax and log-prob error at every step. */
-function walk(model: LocalModel, g: OracleGeneration): { ours: number[]; errors: number[] } {
+/**
+ * Teacher-forced walk along llama.cpp's greedy sequence: our argmax and log-prob error at every
+ * step, and our argmax after the last token.
+ */
+function walk(model: LocalModel, g: OracleGeneration): { ours: number[]; errors: number[]; next: number } {
   const ours: number[] = [];
   const errors: number[] = [];
   let logits = model.evaluate(g.promptIds, true);
@@ -56,7 +61,7 @@ function walk(model: LocalModel, g: OracleGeneration): { ours: number[]; errors:
     errors.push(Math.max(...g.steps![step]!.top.map((t) => Math.abs(lp[t.id]! - t.logprob))));
     logits = model.evaluate([g.ids[step]!], false);
   }
-  return { ours, errors };
+  return { ours, errors, next: argmax(logits) };
 }
 
 describe.skipIf(skip)('greedy decoding and logits match llama.cpp on stories260K', () => {
@@ -99,7 +104,7 @@ describe.skipIf(skip)('greedy decoding and logits match llama.cpp on stories260K
   });
 });
 
-describe.skipIf(skip)('greedy decoding matches llama.cpp on synthetic quantized models', () => {
+describe.skipIf(skip)('greedy decoding and logits match llama.cpp on synthetic quantized models', () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'abi-oracle-q-'));
@@ -107,7 +112,7 @@ describe.skipIf(skip)('greedy decoding matches llama.cpp on synthetic quantized 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   for (const type of ['q8_0', 'q4_0', 'q4_K', 'q5_K', 'q6_K'] as const) {
-    it(`${type}: log-probs within 0.1 nats, ids identical up to llama.cpp's own near ties`, () => {
+    it(`${type}: 64 greedy ids identical, log-probs within ${QUANT_LOGPROB_BOUND}`, () => {
       const path = join(dir, `${type}.gguf`);
       writeSyntheticLlama(path, { type, nEmbd: 256, nFf: 768, nLayer: 2, nHead: 4, nHeadKv: 2, seed: 3 });
       const oracle = runOracle({ model: path, contextSize: 512, generate: { prompts: [{ text: 'hello world' }, { ids: [1, 300, 301] }], maxTokens: 64, topLogprobs: 5 } });
@@ -115,17 +120,11 @@ describe.skipIf(skip)('greedy decoding matches llama.cpp on synthetic quantized 
       try {
         expect(model.info.weightType).toBe(type);
         for (const g of oracle.generate!) {
-          const { ours, errors } = walk(model, g);
-          expect(Math.max(...errors)).toBeLessThan(NEAR_TIE);
-          const first = ours.findIndex((id, i) => id !== g.ids[i]);
-          if (first === -1) continue;
-          expect(first).toBeGreaterThanOrEqual(8);
-          // A divergence is only allowed where llama.cpp itself has a near tie: our token is one of
-          // its top candidates within NEAR_TIE nats of its choice.
-          const top = g.steps![first]!.top;
-          const near = top.filter((t) => top[0]!.logprob - t.logprob < NEAR_TIE).map((t) => t.id);
-          expect(near.length).toBeGreaterThan(1);
-          expect(near).toContain(ours[first]);
+          const { ours, errors, next } = walk(model, g);
+          expect(ours).toEqual(g.ids);
+          // node-llama-cpp stops before yielding an end-of-sequence token: ours must be that token
+          if (g.ids.length < 64) expect(next).toBe(oracle.eos);
+          expect(Math.max(...errors)).toBeLessThan(QUANT_LOGPROB_BOUND);
         }
       } finally {
         model.close();
