@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAbiServer, loadConfig, type AbiServer, type AbiServerConfig } from '../../lib/index.js';
 import { rawExchange, rawStatus, sseRequest, WsClient } from '../support/clients.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { spawnAbiServe } from '../support/spawn-abi.js';
 import { captureLogger } from './harness.js';
 
 const AUTH = { authorization: 'Bearer admin-token' };
@@ -139,5 +140,26 @@ describe('POST /admin/reload with a changed server section', () => {
     await abi.ready();
     file.write({ port: 9999, maxHeaderSize: 4096 });
     expect(await abi.reload()).toEqual({ restartRequired: [] });
+  });
+
+  it("abi serve (needs npm run build): the file's port change is reported; under --port it is not", async () => {
+    const file = configFile('serve.json');
+    file.write({});
+    const env = { ABI_KEYS_FILE: '/nonexistent/abi-keys.json' };
+    const fromFile = await spawnAbiServe(['--config', file.path], { env });
+    const overridden = await spawnAbiServe(['--config', file.path, '--port', '0'], { env });
+    try {
+      file.write({ port: 8089, keepAliveTimeoutMs: 1000 });
+      const reload = (url: string) => sseRequest(`${url}/admin/reload`, { method: 'POST', headers: AUTH });
+      expect((await reload(fromFile.url)).json).toEqual({ status: 'reloaded', restart_required: ['server.port'] });
+      // The warning is written before the answer, but the two pipes are read in either order.
+      while (!fromFile.stderr().includes('"restart_required":["server.port"]')) await new Promise((r) => setTimeout(r, 20));
+      expect((await reload(overridden.url)).json).toEqual({ status: 'reloaded', restart_required: [] });
+      expect((await sseRequest(`${fromFile.url}/health`)).json.status).toBe('ok');
+    } finally {
+      fromFile.kill('SIGTERM');
+      overridden.kill('SIGTERM');
+      await Promise.all([fromFile.exited, overridden.exited]);
+    }
   });
 });
