@@ -4,8 +4,7 @@
  * `upgrade(req, socket, head)`.
  */
 import { randomUUID } from 'node:crypto';
-import type http from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import pino, { type Logger } from 'pino';
@@ -195,7 +194,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
   }
   const sessions = options.sessions ?? createSessionStore(config.recovery?.session ?? {}, { events: recoveryEvents });
   const limiter = RateLimiter.create(config.rateLimits ?? {});
-  let httpServer: http.Server | undefined;
+  let httpServer: Server | undefined;
   let bound: ListenAddress | null = null;
   let configuredAddress: ConfiguredAddress = {};
   let closing: Promise<void> | undefined;
