@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "addon/registry.hpp"
+#include "engine/llama/activation_kernels.hpp"
+#include "engine/llama/attention_kernels.hpp"
 #include "engine/quant/quant.hpp"
 
 namespace {
@@ -228,6 +230,25 @@ Napi::Value vec_dot(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), abi::quant::vec_dot(type, n, row.data(), act.data(), impl));
 }
 
+// { order?: 'plain' | 'gemv' | 'gemm' } at position i: which dot product of a Q4_0/Q4_K row
+// (quant.hpp: the plain one, or ggml's interleaved-kernel order for one row or a group of four).
+bool arg_order(const Napi::CallbackInfo &info, size_t i, ggml_type type, cpu_impl impl, abi::quant::vec_dot_fn *out) {
+    *out = abi::quant::get_vec_dot(type, impl);
+    if (info.Length() <= i || !info[i].IsObject()) return true;
+    const Napi::Value v = info[i].As<Napi::Object>().Get("order");
+    if (v.IsUndefined()) return true;
+    const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+    if (name == "gemv" || name == "gemm") {
+        *out = abi::quant::get_vec_dot_interleaved(type, name == "gemm", impl);
+        if (*out != nullptr) return true;
+        abi::throw_error(info.Env(), invalid_arg, "kernels: order 'gemv'/'gemm' exists for Q4_0 and Q4_K only");
+        return false;
+    }
+    if (name == "plain") return true;
+    abi::throw_error(info.Env(), invalid_arg, "kernels: order must be 'plain', 'gemv' or 'gemm'");
+    return false;
+}
+
 // vecDotQuantized(type, weightsRow, xAct: Uint8Array, n, opts): the dot kernel alone, on an
 // activation already in the vec_dot type, so SIMD and scalar see identical inputs.
 Napi::Value vec_dot_quantized(const Napi::CallbackInfo &info) {
@@ -247,8 +268,48 @@ Napi::Value vec_dot_quantized(const Napi::CallbackInfo &info) {
                                 "kernels: expected " + std::to_string(w_bytes) + " weight bytes and " +
                                     std::to_string(x_bytes) + " activation bytes for n=" + std::to_string(n));
     }
+    abi::quant::vec_dot_fn fn;
+    if (!arg_order(info, 4, type, impl, &fn)) return info.Env().Undefined();
     const std::vector<uint8_t> row = aligned_copy(w), act = aligned_copy(x);
-    return Napi::Number::New(info.Env(), abi::quant::vec_dot(type, n, row.data(), act.data(), impl));
+    return Napi::Number::New(info.Env(), fn(n, row.data(), act.data()));
+}
+
+// swiglu(gate, up: Float32Array, opts) → silu(gate)·up as the engine's feed-forward block computes it.
+Napi::Value swiglu(const Napi::CallbackInfo &info) {
+    Napi::Float32Array gate, up;
+    cpu_impl impl;
+    if (!arg_f32(info, 0, "gate", &gate) || !arg_f32(info, 1, "up", &up) || !arg_impl(info, 2, &impl)) {
+        return info.Env().Undefined();
+    }
+    if (gate.ElementLength() != up.ElementLength()) {
+        return abi::throw_error(info.Env(), invalid_arg, "kernels: swiglu wants gate and up of one length");
+    }
+    const auto n = static_cast<int64_t>(gate.ElementLength());
+    Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(n));
+    const bool simd = (impl == cpu_impl::best ? abi::quant::cpu_active_impl() : impl) == cpu_impl::avx2;
+    (simd ? abi::engine::swiglu_avx2 : abi::engine::swiglu_scalar)(n, y.Data(), gate.Data(), up.Data());
+    return y;
+}
+
+// dotF16Ggml(k: Uint16Array (f16 bits), q: Float32Array, opts) → the attention's K·Q dot product.
+Napi::Value dot_f16_ggml(const Napi::CallbackInfo &info) {
+    cpu_impl impl;
+    Napi::Float32Array q;
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array) {
+        return abi::throw_error(info.Env(), invalid_arg, "kernels: k must be a Uint16Array of f16 bits");
+    }
+    const Napi::Uint16Array k = info[0].As<Napi::Uint16Array>();
+    if (!arg_f32(info, 1, "q", &q) || !arg_impl(info, 2, &impl)) return info.Env().Undefined();
+    if (k.ElementLength() != q.ElementLength()) {
+        return abi::throw_error(info.Env(), invalid_arg, "kernels: dotF16Ggml wants k and q of one length");
+    }
+    const auto n = static_cast<int64_t>(k.ElementLength());
+    const std::vector<uint16_t> kc(k.Data(), k.Data() + n);
+    const bool simd = (impl == cpu_impl::best ? abi::quant::cpu_active_impl() : impl) == cpu_impl::avx2;
+    const float r = simd ? abi::engine::dot_f16_ggml_avx2(kc.data(), q.Data(), n)
+                         : abi::engine::dot_f16_ggml_scalar(kc.data(), q.Data(), n);
+    return Napi::Number::New(info.Env(), r);
 }
 
 // Optional integer option `key` of the options object at position i, in [lo, hi].
@@ -391,6 +452,8 @@ void init_kernels(Napi::Env env, Napi::Object exports) {
     k.Set("dequantize", Napi::Function::New(env, dequantize, "dequantize"));
     k.Set("vecDot", Napi::Function::New(env, vec_dot, "vecDot"));
     k.Set("vecDotQuantized", Napi::Function::New(env, vec_dot_quantized, "vecDotQuantized"));
+    k.Set("swiglu", Napi::Function::New(env, swiglu, "swiglu"));
+    k.Set("dotF16Ggml", Napi::Function::New(env, dot_f16_ggml, "dotF16Ggml"));
     k.Set("matvec", Napi::Function::New(env, matvec, "matvec"));
     k.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
     k.Set("rowSize", Napi::Function::New(env, row_size, "rowSize"));

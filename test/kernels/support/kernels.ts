@@ -22,7 +22,18 @@ export interface KernelsBinding {
   quantizeActivation(type: number, values: Float32Array, opts?: { impl?: Impl }): Uint8Array;
   dequantize(type: number, bytes: Uint8Array, n: number): Float32Array;
   vecDot(type: number, weightsRow: Uint8Array, x: Float32Array, opts?: { impl?: Impl }): number;
-  vecDotQuantized(type: number, weightsRow: Uint8Array, xAct: Uint8Array, n: number, opts?: { impl?: Impl }): number;
+  /** order: Q4_0/Q4_K only, ggml's interleaved-kernel order for one row ('gemv') or a group of four ('gemm'). */
+  vecDotQuantized(
+    type: number,
+    weightsRow: Uint8Array,
+    xAct: Uint8Array,
+    n: number,
+    opts?: { impl?: Impl; order?: 'plain' | 'gemv' | 'gemm' },
+  ): number;
+  /** silu(gate)·up as the engine's feed-forward block computes it (ggml's AVX-512 vector expf). */
+  swiglu(gate: Float32Array, up: Float32Array, opts?: { impl?: Impl }): Float32Array;
+  /** The attention's K·Q dot product in ggml's AVX-512 ggml_vec_dot_f16 order (k as f16 bits). */
+  dotF16Ggml(k: Uint16Array, q: Float32Array, opts?: { impl?: Impl }): number;
   /** Rows outside [r0, r1) (default: all rows) are left 0. */
   matvec(
     type: number,
