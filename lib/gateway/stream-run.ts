@@ -72,6 +72,7 @@ export class StreamRun {
   private usage: Usage | undefined;
   private readerWaiters: (() => void)[] = [];
   private dataWaiters: (() => void)[] = [];
+  private readonly hookedSignals = new WeakSet<AbortSignal>();
 
   constructor(private readonly init: StreamRunInit) {
     this.ready = new Promise<StartInfo>((resolve, reject) => {
@@ -206,22 +207,22 @@ export class StreamRun {
   waitForData(afterSeq: number, signal: AbortSignal): Promise<void> {
     const session = this.init.session;
     if (session.nextSeq > afterSeq + 1 || session.done || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        signal.removeEventListener('abort', wake);
-        resolve();
-      };
-      this.dataWaiters.push(wake);
-      signal.addEventListener('abort', wake, { once: true });
-    });
+    // One abort listener per reader signal for the run's life, not one added and removed per wait
+    // (EventTarget listeners cost microseconds, and a reader waits once per token): an abort wakes
+    // every waiter, and a reader woken for nothing looks again and waits again.
+    if (!this.hookedSignals.has(signal)) {
+      this.hookedSignals.add(signal);
+      signal.addEventListener('abort', this.wakeData, { once: true });
+    }
+    return new Promise((resolve) => this.dataWaiters.push(resolve));
   }
 
-  private wakeData(): void {
+  private readonly wakeData = (): void => {
     if (this.dataWaiters.length === 0) return;
     const waiters = this.dataWaiters;
     this.dataWaiters = [];
     for (const w of waiters) w();
-  }
+  };
 
   /** A reader took records from the session: a paused generation may go on. */
   readerAdvanced(): void {
