@@ -55,11 +55,13 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
 
 /**
  * When body-parsing middleware ran before abi (Express's `express.json()` mounted globally) the
- * stream is already consumed and the value sits on `req.body`: its JSON text, else undefined.
+ * stream is already consumed and what it read sits on `req.body`: its bytes or text (`express.raw()`,
+ * `express.text()`) or the parsed value's JSON text; undefined when nothing read the body.
  */
-function bodyParsedAhead(req: IncomingMessage): string | undefined {
+function bodyParsedAhead(req: IncomingMessage): Buffer | string | undefined {
   const body = (req as IncomingMessage & { body?: unknown }).body;
-  return req.readableEnded && body !== undefined ? JSON.stringify(body) : undefined;
+  if (!req.readableEnded || body === undefined) return undefined;
+  return Buffer.isBuffer(body) || typeof body === 'string' ? body : JSON.stringify(body);
 }
 
 function markClose<E extends Error>(err: E, req: IncomingMessage): E {

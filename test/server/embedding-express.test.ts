@@ -2,7 +2,7 @@
  * abi inside an Express 5 app, exactly as docs/embedding.md shows it: abi's paths dispatched before
  * any body parser, the app's own routes (with a global express.json()) next to them, and the
  * WebSocket endpoint on the server app.listen() returns. A second app mounts express.json() first
- * and abi last: abi then takes the body the parser already read.
+ * and abi last, a third express.raw(): abi then takes the body the parser already read.
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -106,5 +106,35 @@ describe('embedding in Express: a global express.json() ahead of abi', () => {
     const bad = await sseRequest(`${url}/v1/chat/completions`, { headers: AUTH, body: { model: 'm', messages: [{ role: 'nobody', content: 'x' }] } });
     expect(bad.status).toBe(400);
     expectEnvelope(bad.json);
+  });
+});
+
+describe('embedding in Express: express.raw() ahead of abi', () => {
+  let fake: FakeOpenAI;
+  let abi: AbiServer;
+  let server: http.Server;
+  let url: string;
+
+  beforeAll(async () => {
+    fake = await startUpstream();
+    ({ abi } = await createEmbeddedAbi(fake));
+    const app = express();
+    app.use(express.raw({ type: 'application/json' }));
+    app.use(abi.handler);
+    ({ server, url } = await listen(app, abi));
+  });
+  afterAll(async () => {
+    await stop(server, abi);
+    await fake.close();
+  });
+
+  it('parses the bytes the parser left on req.body, with its own limits and errors', async () => {
+    const client = new OpenAI({ apiKey: 'test-token-1', baseURL: `${url}/v1`, maxRetries: 0 });
+    const plain = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    expect(plain.choices[0]!.message.content).toBe('Hello, world!');
+    const bad = await sseRequest(`${url}/v1/chat/completions`, { headers: AUTH, body: '{"model": "m", "messages": [' });
+    expect(bad.status).toBe(400);
+    expectEnvelope(bad.json);
+    expect(bad.json.error.code).toBe('invalid_json');
   });
 });
