@@ -64,6 +64,7 @@ export async function* runAttempt(
       rejectPull = reject;
       iterator.next().then(resolve, reject);
     });
+  let backendDone = false;
   try {
     for (;;) {
       let step: IteratorResult<BackendEvent | BackendEvent[]>;
@@ -72,7 +73,10 @@ export async function* runAttempt(
       } catch (error) {
         throw fired ?? error;
       }
-      if (step.done) return;
+      if (step.done) {
+        backendDone = true;
+        return;
+      }
       const batch = batched ? (step.value as BackendEvent[]) : [step.value as BackendEvent];
       if (!sawOutput) {
         sawOutput = batch.some((e) => OUTPUT_TYPES.has(e.type));
@@ -87,8 +91,12 @@ export async function* runAttempt(
     clearTimeout(phaseTimer);
     clearTimeout(totalTimer);
     callerSignal.removeEventListener('abort', onCallerAbort);
-    if (!controller.signal.aborted) controller.abort(new Error('attempt finished'));
-    // Do not await: a backend stuck in a read must not hold the caller; its signal is already aborted.
-    void iterator.return?.(undefined)?.catch(() => {});
+    if (!backendDone) {
+      // The caller stopped early or the attempt failed: the backend must stop too. (A backend that
+      // finished needs no abort, and building the reason's Error per attempt is not free.)
+      if (!controller.signal.aborted) controller.abort(new Error('attempt finished'));
+      // Do not await: a backend stuck in a read must not hold the caller; its signal is already aborted.
+      void iterator.return?.(undefined)?.catch(() => {});
+    }
   }
 }

@@ -20,6 +20,8 @@ export function formatSseEvent(seq: number, payload: string): string {
 }
 
 const HEARTBEAT = ': heartbeat\n\n';
+/** Abort reason of every closedSignal: abort() without one would build a DOMException (with a stack) per response. */
+const CONNECTION_CLOSED = Object.freeze({ reason: 'connection closed' });
 
 /**
  * Writes one text/event-stream response. It never queues more than one batch in the socket: the
@@ -146,7 +148,7 @@ export class SseWriter {
   private readonly onClose = (): void => {
     this.stopTimers();
     if (!this.ended && !this.cutReason) this.cutReason = 'client_closed';
-    this.closeController.abort();
+    this.closeController.abort(CONNECTION_CLOSED);
     this.wakeDrainWaiters();
   };
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import type { ChatRequest } from '../backends/types.js';
 import { StreamRun, type StreamEncoder, type StartInfo } from '../gateway/stream-run.js';
 import { rateLimited } from '../protocol/errors.js';
@@ -54,14 +55,19 @@ export function startStream(ctx: ServerContext, info: RequestInfo, opts: StartSt
     meta: { format: opts.format, model: opts.request.model, principal: info.principalId, ws: opts.ws === true },
     renderContent: (text, seq) => opts.encoder.renderContent(text, seq),
   });
-  const log = info.log.child({ stream_id: session.id });
+  // Made on first use: most streams log nothing below the configured level, and a pino child with
+  // redaction costs a few microseconds per stream.
+  let streamLog: Logger | undefined;
+  const log = (): Logger => (streamLog ??= info.log.child({ stream_id: session.id }));
   const run: StreamRun = new StreamRun({
     session,
     encoder: opts.encoder,
     execute: (signal) => runtime.gateway.execute(opts.targets, opts.request, signal),
     observer: {
-      attempt: (backend, model, attempt) => log.debug({ backend, model, attempt }, 'upstream attempt'),
-      failover: (from, to, reason) => log.warn({ from, to, reason }, 'failover'),
+      attempt: (backend, model, attempt) => {
+        if (info.log.isLevelEnabled('debug')) log().debug({ backend, model, attempt }, 'upstream attempt');
+      },
+      failover: (from, to, reason) => log().warn({ from, to, reason }, 'failover'),
       firstToken: (backend, ms) => {
         ctx.metrics.firstToken(backend, ms / 1000);
         ctx.limiter.consume(info.principal, 1);
@@ -78,12 +84,12 @@ export function startStream(ctx: ServerContext, info: RequestInfo, opts: StartSt
         if (backend) ctx.metrics.tokens(backend, tokens);
         ctx.events.emit('stream:end', { requestId: info.requestId, streamId: session.id, ok, backend, tokens, durationMs });
         if (ok) {
-          log.info({ backend, tokens, duration_ms: Math.round(durationMs) }, 'stream finished');
+          if (info.log.isLevelEnabled('info')) log().info({ backend, tokens, duration_ms: Math.round(durationMs) }, 'stream finished');
           return;
         }
         if (error) {
           if (backend && error.status >= 500) ctx.metrics.upstreamError(backend, error.apiCode ?? String(error.status));
-          log.warn({ backend, tokens, status: error.status, code: error.apiCode, err_message: error.message }, 'stream failed');
+          log().warn({ backend, tokens, status: error.status, code: error.apiCode, err_message: error.message }, 'stream failed');
           ctx.events.emit('stream:error', {
             requestId: info.requestId,
             streamId: session.id,

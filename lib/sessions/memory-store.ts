@@ -223,7 +223,8 @@ class MemorySession implements StreamSession {
     this.disposed = true;
     clearTimeout(this.graceTimer);
     clearTimeout(this.ttlTimer);
-    if (!this.controller.signal.aborted) this.controller.abort(new Error(`stream ${this.id}: ${why}`));
+    // A finished generation has nothing left to stop.
+    if (!this.done && !this.controller.signal.aborted) this.controller.abort(new Error(`stream ${this.id}: ${why}`));
     if (!this.done) this.finalStatus = 'error';
     this.log.clear();
     this.wakeAll();
