@@ -129,7 +129,7 @@ tile_kernels avx2_tiles(ggml_type type) {
 tile_kernels avx2_interleaved_tiles(ggml_type type, bool gemm) {
     switch (type) {
         case ggml_type::Q4_0:
-            return {{4, 1, avx2::vec_dot_q4_0_q8_0_interleaved_4x1}, {4, 2, avx2::vec_dot_q4_0_q8_0_interleaved_4x2}};
+            return {{8, 1, avx2::vec_dot_q4_0_q8_0_interleaved_8x1}, {8, 2, avx2::vec_dot_q4_0_q8_0_interleaved_8x2}};
         case ggml_type::Q4_K:
             return {
                 {},

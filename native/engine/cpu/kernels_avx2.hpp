@@ -37,9 +37,9 @@ void vec_dot_q6_K_q8_K_1x4(int64_t n, const void *w, size_t row_bytes, const voi
 // The interleaved-order dot products (quant.hpp: ggml_interleaves) and their tiles.
 float vec_dot_q4_0_q8_0_interleaved(int64_t n, const void *w, const void *x);
 float vec_dot_q4_K_q8_K_interleaved(int64_t n, const void *w, const void *x);
-void vec_dot_q4_0_q8_0_interleaved_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+void vec_dot_q4_0_q8_0_interleaved_8x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
                                        float *out, int64_t out_stride);
-void vec_dot_q4_0_q8_0_interleaved_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+void vec_dot_q4_0_q8_0_interleaved_8x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
                                        float *out, int64_t out_stride);
 float vec_dot_q4_K_q8_K_interleaved_gemm(int64_t n, const void *w, const void *x);
 void vec_dot_q4_K_q8_K_interleaved_gemm_1x4(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,

@@ -163,17 +163,12 @@ void tile_q8_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t
 
 // As tile_q8_0_q8_0 for Q4_0 weights. The nibbles stay unsigned (0..15) so maddubs takes them
 // directly; Σ (q − 8)·y = Σ q·y − Σ 8·y, and the second term is computed once per activation block.
-// Interleaved: the f32 steps of ggml's repacked kernels (quant.hpp), one scalar accumulator each.
-template <int R, int V, bool Interleaved = false>
+template <int R, int V>
 void tile_q4_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t *x, size_t x_stride, float *out,
                     int64_t out_stride) {
     __m256 acc[V][R];
-    float acc1[V][R];
     for (int v = 0; v < V; ++v) {
-        for (int r = 0; r < R; ++r) {
-            acc[v][r] = _mm256_setzero_ps();
-            acc1[v][r] = 0.0f;
-        }
+        for (int r = 0; r < R; ++r) acc[v][r] = _mm256_setzero_ps();
     }
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i eight = _mm256_set1_epi8(8);
@@ -194,16 +189,69 @@ void tile_q4_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t
             for (int v = 0; v < V; ++v) {
                 const __m256i prod = _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy[v]), offset[v]);
                 const __m256i sum = _mm256_madd_epi16(prod, ones);
-                if constexpr (Interleaved) {
-                    acc1[v][r] = std::fma(static_cast<float>(hsum_i32(sum)), dx * dy[v], acc1[v][r]);
-                } else {
-                    acc[v][r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[v]), _mm256_cvtepi32_ps(sum), acc[v][r]);
-                }
+                acc[v][r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[v]), _mm256_cvtepi32_ps(sum), acc[v][r]);
             }
         }
     }
     for (int v = 0; v < V; ++v) {
-        for (int r = 0; r < R; ++r) out[v * out_stride + r] = Interleaved ? acc1[v][r] : hsum(acc[v][r]);
+        for (int r = 0; r < R; ++r) out[v * out_stride + r] = hsum(acc[v][r]);
+    }
+}
+
+// Eight i32 vectors' horizontal sums as one vector, lane r = Σ lanes of s[r] (exact).
+__m256i hsum8_i32(const __m256i s[8]) {
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Q4_0 in ggml's interleaved order (quant.hpp): R rows (1 or 8) × V activations. Each row's exact
+// block sum times (d_w·d_x) goes into its own f32 lane by one fused multiply-add per block, as in
+// ggml's repacked gemv; with 8 rows the 8 sums share one vector.
+template <int R, int V>
+void tile_q4_0_q8_0_interleaved(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t *x, size_t x_stride,
+                                float *out, int64_t out_stride) {
+    static_assert(R == 1 || R == 8, "one row, or eight rows in one vector");
+    __m256 acc[V];
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / qk4_0; ++i) {
+        __m256i qy[V], offset[V];
+        __m256 dy[V];
+        for (int v = 0; v < V; ++v) {
+            const block_q8_0 *yb = reinterpret_cast<const block_q8_0 *>(x + v * x_stride) + i;
+            qy[v] = load32(yb->qs);
+            offset[v] = _mm256_maddubs_epi16(eight, qy[v]);
+            dy[v] = _mm256_set1_ps(half(yb->d));
+        }
+        prefetch_next(w + R * row_bytes, i, R * sizeof(block_q4_0));
+        __m256i sums[V][8];
+        uint16_t dw[8] = {};
+        for (int r = 0; r < R; ++r) {
+            const auto *blk = reinterpret_cast<const block_q4_0 *>(w + r * row_bytes) + i;
+            const __m256i q = unpack_nibbles16(blk->qs);
+            dw[r] = blk->d;
+            for (int v = 0; v < V; ++v) {
+                const __m256i prod = _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy[v]), offset[v]);
+                sums[v][r] = _mm256_madd_epi16(prod, ones);
+            }
+        }
+        const __m256 dwv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(dw)));
+        for (int v = 0; v < V; ++v) {
+            __m256i total;
+            if constexpr (R == 8) {
+                total = hsum8_i32(sums[v]);
+            } else {
+                total = _mm256_set1_epi32(hsum_i32(sums[v][0]));
+            }
+            acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(dwv, dy[v]), acc[v]);
+        }
+    }
+    for (int v = 0; v < V; ++v) {
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, acc[v]);
+        for (int r = 0; r < R; ++r) out[v * out_stride + r] = lanes[r];
     }
 }
 
@@ -223,20 +271,21 @@ float vec_dot_q4_0_q8_0(int64_t n, const void *w, const void *x) {
 
 float vec_dot_q4_0_q8_0_interleaved(int64_t n, const void *w, const void *x) {
     float out;
-    tile_q4_0_q8_0<1, 1, true>(n, static_cast<const uint8_t *>(w), 0, static_cast<const uint8_t *>(x), 0, &out, 0);
+    tile_q4_0_q8_0_interleaved<1, 1>(n, static_cast<const uint8_t *>(w), 0, static_cast<const uint8_t *>(x), 0, &out,
+                                     0);
     return out;
 }
 
-void vec_dot_q4_0_q8_0_interleaved_4x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+void vec_dot_q4_0_q8_0_interleaved_8x1(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
                                        float *out, int64_t out_stride) {
-    tile_q4_0_q8_0<4, 1, true>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x), x_stride,
-                               out, out_stride);
+    tile_q4_0_q8_0_interleaved<8, 1>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x),
+                                     x_stride, out, out_stride);
 }
 
-void vec_dot_q4_0_q8_0_interleaved_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+void vec_dot_q4_0_q8_0_interleaved_8x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
                                        float *out, int64_t out_stride) {
-    tile_q4_0_q8_0<4, 2, true>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x), x_stride,
-                               out, out_stride);
+    tile_q4_0_q8_0_interleaved<8, 2>(n, static_cast<const uint8_t *>(w), row_bytes, static_cast<const uint8_t *>(x),
+                                     x_stride, out, out_stride);
 }
 
 void vec_dot_q8_0_q8_0_4x2(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *out,
@@ -317,6 +366,7 @@ void tile_k_4_5(int64_t n, const Block *a, const uint8_t *x, size_t x_stride, fl
         const __m128i mins = _mm256_extracti128_si256(sm16, 1);
         const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm16));
         const float d = half(a[i].d), dmin = half(a[i].dmin);
+        const __m128 d_dmin = _mm_setr_ps(d, dmin, 0.0f, 0.0f);
         // lane c: the mins term of chunk c (sub-blocks 2c, 2c+1)
         __m128i prod[V];
         alignas(16) int mins_c[V][4];
@@ -345,8 +395,11 @@ void tile_k_4_5(int64_t n, const Block *a, const uint8_t *x, size_t x_stride, fl
         }
         for (int v = 0; v < V; ++v) {
             if constexpr (order == k_order::gemv) {
-                sum[v] = std::fma(static_cast<float>(hsum_i32(sumi[v])), d * yb[v]->d, sum[v]);
-                sum_m[v] = std::fma(static_cast<float>(hsum_i32_4(prod[v])), dmin * yb[v]->d, sum_m[v]);
+                // lanes 0 and 1: Σ scales·quants and Σ mins terms, each times its scale in one fma
+                const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sumi[v]), _mm256_extracti128_si256(sumi[v], 1));
+                const __m128i both = _mm_hadd_epi32(_mm_hadd_epi32(s4, prod[v]), _mm_setzero_si128());
+                const __m128 scales2 = _mm_mul_ps(d_dmin, _mm_set1_ps(yb[v]->d));
+                acc_m[v] = _mm_fmadd_ps(_mm_cvtepi32_ps(both), scales2, acc_m[v]);
             } else if constexpr (order == k_order::vec_dot_q5_K) {
                 sum_m[v] = std::fma(-yb[v]->d * dmin, static_cast<float>(hsum_i32_4(prod[v])), sum_m[v]);
             } else if constexpr (order == k_order::vec_dot_q4_K) {
@@ -358,7 +411,9 @@ void tile_k_4_5(int64_t n, const Block *a, const uint8_t *x, size_t x_stride, fl
         }
     }
     for (int v = 0; v < V; ++v) {
-        if constexpr (order == k_order::gemv || order == k_order::gemm) {
+        if constexpr (order == k_order::gemv) {
+            out[v * out_stride] = _mm_cvtss_f32(acc_m[v]) - _mm_cvtss_f32(_mm_shuffle_ps(acc_m[v], acc_m[v], 1));
+        } else if constexpr (order == k_order::gemm) {
             out[v * out_stride] = sum[v] - sum_m[v];
         } else if constexpr (order == k_order::vec_dot_q5_K) {
             out[v * out_stride] = hsum(acc[v]) + sum_m[v];
