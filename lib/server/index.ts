@@ -274,7 +274,10 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     const method = req.method ?? 'GET';
     let path = '/';
     let routeLabel = 'unmatched';
-    const log = logger.child({ request_id: requestId });
+    // The request's child logger is made on first use: a pino child (with redaction) costs
+    // microseconds, and most requests log only their end line, written through the parent.
+    let requestLog: Logger | undefined;
+    const log = (): Logger => (requestLog ??= logger.child({ request_id: requestId }));
     res.setHeader('x-request-id', requestId);
     openResponses++;
     res.on('close', () => {
@@ -282,7 +285,9 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
       const aborted = !res.writableFinished;
       metrics.request(routeLabel, method, res.statusCode);
       events.emit('request:end', { requestId, method, path, status: res.statusCode, durationMs, aborted });
-      log.info({ method, path, status: res.statusCode, duration_ms: Math.round(durationMs), aborted }, 'request end');
+      if (logger.isLevelEnabled('info')) {
+        logger.info({ request_id: requestId, method, path, status: res.statusCode, duration_ms: Math.round(durationMs), aborted }, 'request end');
+      }
       if (--openResponses === 0) idleResponses?.();
     });
     try {
@@ -300,10 +305,19 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
       const match = router.match(method, path);
       routeLabel = match.pattern;
       const principal = await rt.auth.authorize(req, path);
-      await match.handler(req, res, { params: match.params, url: parsed.url, requestId, principalId: principal.id, principal, log });
+      await match.handler(req, res, {
+        params: match.params,
+        url: parsed.url,
+        requestId,
+        principalId: principal.id,
+        principal,
+        get log() {
+          return log();
+        },
+      });
     } catch (err) {
       const apiError = toApiError(err);
-      if (apiError.status === 500) log.error({ err: apiError.cause ?? err }, 'internal error');
+      if (apiError.status === 500) log().error({ err: apiError.cause ?? err }, 'internal error');
       if (res.headersSent) res.destroy();
       else sendError(res, apiError);
     }
