@@ -42,6 +42,10 @@ export async function pumpSessionToSse(
       let text = '';
       for (const r of records) text += formatSseEvent(r.seq, r.payload);
       after = records[records.length - 1]!.seq;
+      if (wasDone) {
+        writer.end(text);
+        return 'done';
+      }
       if (!writer.write(text)) await writer.drained();
       continue;
     }

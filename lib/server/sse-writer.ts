@@ -95,12 +95,12 @@ export class SseWriter {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** Ends the response. */
-  end(): void {
+  /** Ends the response, after `text` when given (the last events and the end go out in one write). */
+  end(text?: string): void {
     if (this.ended) return;
     this.ended = true;
     this.stopTimers();
-    if (!this.closed) this.res.end();
+    if (!this.closed) this.res.end(text);
   }
 
   /** Drops the connection, logging why. */
