@@ -1,7 +1,7 @@
 /**
  * Kernels that take llama.cpp's own f32 steps (docs/local-engine.md, "Numerics"): the interleaved
  * Q4_0/Q4_K dot products, SwiGLU with ggml's vector expf, and the attention's K·Q dot in
- * ggml_vec_dot_f16's AVX-512 order. Their scalar references and AVX2 versions perform the same
+ * ggml_vec_dot_f16's order, each for both llama.cpp x86 builds (16-lane AVX-512, 8-lane AVX2). Their scalar references and AVX2 versions perform the same
  * f32 operations in the same order, so the two must agree bit for bit (not within a bound); each is
  * also held to the exact (f64) result within a stated bound, which checks the arithmetic itself.
  * That the order is llama.cpp's is checked end to end in test/engine/oracle.test.ts.
@@ -95,49 +95,68 @@ describe.runIf(k.hasAvx2())('kernels in llama.cpp order: AVX2 bit-identical to t
     }
   });
 
-  it('swiglu: bit-identical on every length and on saturating, tiny and signed-zero inputs', () => {
-    const specials = [0, -0, 1e-30, -1e-30, 88.5, -88.5, 89, -89, 103.9, -104, 150, -150, 300, -300, 1e6, -1e6];
-    for (const n of [1, 7, 15, 16, 17, 31, 48, 768, 1000]) {
-      const gate = gaussian(n, n, 4);
-      const up = gaussian(n, n + 1);
-      for (let i = 0; i < n; i += 3) gate[i] = specials[i % specials.length]!;
-      const simd = k.swiglu(gate, up, { impl: 'avx2' });
-      const ref = k.swiglu(gate, up, { impl: 'scalar' });
-      for (let i = 0; i < n; i++) expect(Object.is(simd[i], ref[i]), `n=${n} i=${i} gate=${gate[i]}: ${simd[i]} vs ${ref[i]}`).toBe(true);
-    }
-  });
-
-  it('swiglu: within 1e-6 relative of silu(gate)·up in f64 (ggml expf: ≤ 1.5 ulp; the tail uses libm expf)', () => {
-    const n = 4096 + 5;
-    const gate = gaussian(n, 11, 6);
-    const up = gaussian(n, 12);
-    const y = k.swiglu(gate, up);
-    let worst = 0;
-    for (let i = 0; i < n; i++) {
-      const g = gate[i]!;
-      const exact = (g / (1 + Math.exp(-g))) * up[i]!;
-      worst = Math.max(worst, Math.abs(y[i]! - exact) / Math.max(Math.abs(exact), 1e-30));
-    }
-    expect(worst).toBeLessThan(1e-6);
-  });
-
-  it('dotF16Ggml: bit-identical for every length (64-element steps, leftovers in f64), within 1e-6·Σ|k·q|', () => {
-    const r = rng(5);
-    for (const n of [1, 8, 16, 40, 63, 64, 65, 72, 128, 136, 200, 256]) {
-      for (let rep = 0; rep < 5; rep++) {
-        const kb = new Uint16Array(n).map(() => f16Bits((r() - 0.5) * 8));
-        const q = new Float32Array(n).map(() => f16Value(f16Bits((r() - 0.5) * 8)));
-        const simd = k.dotF16Ggml(kb, q, { impl: 'avx2' });
-        const ref = k.dotF16Ggml(kb, q, { impl: 'scalar' });
-        expect(Object.is(simd, ref), `n=${n}: ${simd} vs ${ref}`).toBe(true);
-        let abs = 0;
-        let exact = 0;
-        for (let i = 0; i < n; i++) {
-          abs += Math.abs(f16Value(kb[i]!) * q[i]!);
-          exact += f16Value(kb[i]!) * q[i]!;
-        }
-        expect(Math.abs(ref - exact)).toBeLessThanOrEqual(1e-6 * abs + 1e-30);
+  for (const lanes of [16, 8] as const) {
+    it(`swiglu (${lanes}-lane build): bit-identical on every length and on saturating, tiny and signed-zero inputs`, () => {
+      const specials = [0, -0, 1e-30, -1e-30, 88.5, -88.5, 89, -89, 103.9, -104, 150, -150, 300, -300, 1e6, -1e6];
+      for (const n of [1, 7, 8, 9, 15, 16, 17, 31, 48, 768, 1000]) {
+        const gate = gaussian(n, n, 4);
+        const up = gaussian(n, n + 1);
+        for (let i = 0; i < n; i += 3) gate[i] = specials[i % specials.length]!;
+        const simd = k.swiglu(gate, up, { impl: 'avx2', lanes });
+        const ref = k.swiglu(gate, up, { impl: 'scalar', lanes });
+        for (let i = 0; i < n; i++) expect(Object.is(simd[i], ref[i]), `n=${n} i=${i} gate=${gate[i]}: ${simd[i]} vs ${ref[i]}`).toBe(true);
       }
+    });
+
+    it(`swiglu (${lanes}-lane build): within 1e-6 relative of silu(gate)·up in f64 (ggml expf ≤ 1.5 ulp)`, () => {
+      const n = 4096 + 5;
+      const gate = gaussian(n, 11, 6);
+      const up = gaussian(n, 12);
+      const y = k.swiglu(gate, up, { lanes });
+      let worst = 0;
+      for (let i = 0; i < n; i++) {
+        const g = gate[i]!;
+        const exact = (g / (1 + Math.exp(-g))) * up[i]!;
+        worst = Math.max(worst, Math.abs(y[i]! - exact) / Math.max(Math.abs(exact), 1e-30));
+      }
+      expect(worst).toBeLessThan(1e-6);
+    });
+
+    it(`dotF16Ggml (${lanes}-lane build): bit-identical for every length, within 1e-6·Σ|k·q|`, () => {
+      const r = rng(5);
+      for (const n of [1, 8, 16, 32, 40, 63, 64, 65, 72, 96, 128, 136, 200, 256]) {
+        for (let rep = 0; rep < 5; rep++) {
+          const kb = new Uint16Array(n).map(() => f16Bits((r() - 0.5) * 8));
+          const q = new Float32Array(n).map(() => f16Value(f16Bits((r() - 0.5) * 8)));
+          const simd = k.dotF16Ggml(kb, q, { impl: 'avx2', lanes });
+          const ref = k.dotF16Ggml(kb, q, { impl: 'scalar', lanes });
+          expect(Object.is(simd, ref), `n=${n}: ${simd} vs ${ref}`).toBe(true);
+          let abs = 0;
+          let exact = 0;
+          for (let i = 0; i < n; i++) {
+            abs += Math.abs(f16Value(kb[i]!) * q[i]!);
+            exact += f16Value(kb[i]!) * q[i]!;
+          }
+          expect(Math.abs(ref - exact)).toBeLessThanOrEqual(1e-6 * abs + 1e-30);
+        }
+      }
+    });
+  }
+
+  it('the two builds differ: the 8- and 16-lane orders are distinct computations', () => {
+    // guards against one flavour silently running for both
+    const r = rng(9);
+    let dotDiffers = false;
+    for (let rep = 0; rep < 50 && !dotDiffers; rep++) {
+      const kb = new Uint16Array(64).map(() => f16Bits((r() - 0.5) * 8));
+      const q = new Float32Array(64).map(() => f16Value(f16Bits((r() - 0.5) * 8)));
+      dotDiffers = k.dotF16Ggml(kb, q, { lanes: 8 }) !== k.dotF16Ggml(kb, q, { lanes: 16 });
     }
+    expect(dotDiffers).toBe(true);
+    const gate = gaussian(4096, 3, 4);
+    const up = gaussian(4096, 4);
+    const a = k.swiglu(gate, up, { lanes: 8 });
+    const b = k.swiglu(gate, up, { lanes: 16 });
+    expect(a.some((v, i) => v !== b[i])).toBe(true);
   });
 });

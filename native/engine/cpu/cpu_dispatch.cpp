@@ -190,10 +190,10 @@ void matmul_part(ggml_type type, const void *w, size_t row_bytes, int64_t rows, 
     if (fn == nullptr) return;
     const auto *base = static_cast<const uint8_t *>(w);
     const auto *xs = static_cast<const uint8_t *>(x_act);
-    // Row tiles of about 16 KiB of weights (a multiple of 4 rows, 4 to 64): a tile stays in L1
-    // while every activation vector passes over it.
+    // Row tiles of about 16 KiB of weights (a multiple of 8 rows, 8 to 64, so the 4- and 8-row tile
+    // kernels cover them): a tile stays in L1 while every activation vector passes over it.
     const int64_t tile =
-        std::clamp<int64_t>(static_cast<int64_t>(16384 / (row_bytes ? row_bytes : 1)) & ~int64_t{3}, 4, 64);
+        std::clamp<int64_t>(static_cast<int64_t>(16384 / (row_bytes ? row_bytes : 1)) & ~int64_t{7}, 8, 64);
     for (int64_t t0 = r0; t0 < r1; t0 += tile) {
         const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
         // the many-vector tile first, then the leftover vectors one at a time with the one-vector tile
@@ -219,6 +219,20 @@ bool cpu_has_avx2() {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     }();
     return has;
+}
+
+int ggml_vector_lanes() {
+    static const int lanes = [] {
+        const char *force = std::getenv("ABI_GGML_LANES");
+        if (force != nullptr && (std::strcmp(force, "8") == 0 || std::strcmp(force, "16") == 0))
+            return std::atoi(force);
+        __builtin_cpu_init();
+        const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                            __builtin_cpu_supports("avx512bw");
+        return avx512 ? 16 : 8;
+    }();
+    return lanes;
 }
 
 cpu_impl cpu_active_impl() {

@@ -198,16 +198,10 @@ void tile_q4_0_q8_0(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t
     }
 }
 
-// Eight i32 vectors' horizontal sums as one vector, lane r = Σ lanes of s[r] (exact).
-__m256i hsum8_i32(const __m256i s[8]) {
-    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
 // Q4_0 in ggml's interleaved order (quant.hpp): R rows (1 or 8) × V activations. Each row's exact
 // block sum times (d_w·d_x) goes into its own f32 lane by one fused multiply-add per block, as in
-// ggml's repacked gemv; with 8 rows the 8 sums share one vector.
+// ggml's repacked gemv; with 8 rows the 8 sums share one vector, reduced pairwise as the rows come
+// (hadd of row pairs, then of pair pairs) so only a few registers stay live per vector.
 template <int R, int V>
 void tile_q4_0_q8_0_interleaved(int64_t n, const uint8_t *w, size_t row_bytes, const uint8_t *x, size_t x_stride,
                                 float *out, int64_t out_stride) {
@@ -226,26 +220,36 @@ void tile_q4_0_q8_0_interleaved(int64_t n, const uint8_t *w, size_t row_bytes, c
             dy[v] = _mm256_set1_ps(half(yb->d));
         }
         prefetch_next(w + R * row_bytes, i, R * sizeof(block_q4_0));
-        __m256i sums[V][8];
+        auto row_sum = [&](int v, const __m256i &q) {
+            return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, qy[v]), offset[v]), ones);
+        };
+        auto block = [&](int r) { return reinterpret_cast<const block_q4_0 *>(w + r * row_bytes) + i; };
+        __m256i total[V];
         uint16_t dw[8] = {};
-        for (int r = 0; r < R; ++r) {
-            const auto *blk = reinterpret_cast<const block_q4_0 *>(w + r * row_bytes) + i;
-            const __m256i q = unpack_nibbles16(blk->qs);
-            dw[r] = blk->d;
-            for (int v = 0; v < V; ++v) {
-                const __m256i prod = _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy[v]), offset[v]);
-                sums[v][r] = _mm256_madd_epi16(prod, ones);
+        if constexpr (R == 8) {
+            __m256i pairs[V][2], quads[V][2];
+            for (int p = 0; p < 4; ++p) {
+                const __m256i q0 = unpack_nibbles16(block(2 * p)->qs), q1 = unpack_nibbles16(block(2 * p + 1)->qs);
+                dw[2 * p] = block(2 * p)->d;
+                dw[2 * p + 1] = block(2 * p + 1)->d;
+                for (int v = 0; v < V; ++v) {
+                    pairs[v][p & 1] = _mm256_hadd_epi32(row_sum(v, q0), row_sum(v, q1));
+                    if (p & 1) quads[v][p >> 1] = _mm256_hadd_epi32(pairs[v][0], pairs[v][1]);
+                }
             }
+            // quads: lanes 0-3 the low-half sums of rows 0-3 (4-7), lanes 4-7 their high-half sums
+            for (int v = 0; v < V; ++v) {
+                total[v] = _mm256_add_epi32(_mm256_permute2x128_si256(quads[v][0], quads[v][1], 0x20),
+                                            _mm256_permute2x128_si256(quads[v][0], quads[v][1], 0x31));
+            }
+        } else {
+            const __m256i q = unpack_nibbles16(block(0)->qs);
+            dw[0] = block(0)->d;
+            for (int v = 0; v < V; ++v) total[v] = _mm256_set1_epi32(hsum_i32(row_sum(v, q)));
         }
         const __m256 dwv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(dw)));
         for (int v = 0; v < V; ++v) {
-            __m256i total;
-            if constexpr (R == 8) {
-                total = hsum8_i32(sums[v]);
-            } else {
-                total = _mm256_set1_epi32(hsum_i32(sums[v][0]));
-            }
-            acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(dwv, dy[v]), acc[v]);
+            acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total[v]), _mm256_mul_ps(dwv, dy[v]), acc[v]);
         }
     }
     for (int v = 0; v < V; ++v) {

@@ -30,18 +30,28 @@ inline float hsum(__m256 v) {
 
 }  // namespace
 
-float dot_f16_ggml_avx2(const uint16_t *k, const float *q, int64_t n) {
-    static_assert(ggml_f16_lanes == 16 && ggml_f16_arr == 4, "two ymm registers per ggml accumulator");
-    // acc[2j] and acc[2j + 1] are lanes 0-7 and 8-15 of ggml's accumulator j.
+float dot_f16_ggml_avx2(const uint16_t *k, const float *q, int64_t n, int lanes) {
+    // acc[j·r + h]: register h (r per accumulator: 2 for 16 lanes, 1 for 8) of ggml's accumulator j
     __m256 acc[2 * ggml_f16_arr];
     for (__m256 &r : acc) r = _mm256_setzero_ps();
-    const int64_t np = n - n % ggml_f16_step;
-    for (int64_t i = 0; i < np; i += ggml_f16_step)
-        for (int j = 0; j < 2 * ggml_f16_arr; ++j)
+    const int regs = lanes / 8;
+    const int64_t step = ggml_f16_arr * lanes;
+    const int64_t np = n - n % step;
+    for (int64_t i = 0; i < np; i += step)
+        for (int j = 0; j < regs * ggml_f16_arr; ++j)
             acc[j] = _mm256_fmadd_ps(load_h8(k + i + 8 * j), _mm256_loadu_ps(q + i + 8 * j), acc[j]);
-    const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
-    const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
-    double total = hsum(_mm256_add_ps(lo, hi));
+    float r;
+    if (lanes == 16) {
+        const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+        const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+        r = hsum(_mm256_add_ps(lo, hi));
+    } else {
+        const __m256 x = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+        const __m128 t1 = _mm_hadd_ps(t0, t0);
+        r = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+    }
+    double total = r;
     for (int64_t i = np; i < n; ++i) {
         const float p = _cvtsh_ss(k[i]) * q[i];
         total += static_cast<double>(p);
@@ -81,7 +91,7 @@ void attend_f16acc_avx2(const attention_args &a) {
     float m = -INFINITY, total = 0;
     for (int64_t p = 0; p < a.n_pos; ++p) {
         const uint16_t *k = a.k + p * a.stride;
-        const float s = dot_f16_ggml_avx2(k, a.acc, a.hd) * a.scale;
+        const float s = dot_f16_ggml_avx2(k, a.acc, a.hd, a.lanes) * a.scale;
         float ms = 1.0f, vs = 1.0f;
         if (s > m) {
             const float m_old = m;

@@ -31,24 +31,29 @@ void attend_tiled_scalar(const attention_args &a) {
     for (int64_t i = 0; i < a.hd; ++i) a.out[i] = a.acc[i] * inv;
 }
 
-float dot_f16_ggml_scalar(const uint16_t *k, const float *q, int64_t n) {
-    float sum[ggml_f16_arr][ggml_f16_lanes] = {};
-    const int64_t np = n - n % ggml_f16_step;
-    for (int64_t i = 0; i < np; i += ggml_f16_step)
+float dot_f16_ggml_scalar(const uint16_t *k, const float *q, int64_t n, int lanes) {
+    float sum[ggml_f16_arr][16] = {};
+    const int64_t step = ggml_f16_arr * lanes;
+    const int64_t np = n - n % step;
+    for (int64_t i = 0; i < np; i += step)
         for (int j = 0; j < ggml_f16_arr; ++j)
-            for (int l = 0; l < ggml_f16_lanes; ++l) {
-                const int64_t e = i + j * ggml_f16_lanes + l;
+            for (int l = 0; l < lanes; ++l) {
+                const int64_t e = i + j * lanes + l;
                 sum[j][l] = std::fma(fp16_to_fp32(k[e]), q[e], sum[j][l]);
             }
-    float t8[8], t4[4];
-    for (int l = 0; l < ggml_f16_lanes; ++l) {
+    for (int l = 0; l < lanes; ++l) {
         sum[0][l] += sum[2][l];
         sum[1][l] += sum[3][l];
         sum[0][l] += sum[1][l];
     }
-    for (int l = 0; l < 8; ++l) t8[l] = sum[0][l] + sum[0][l + 8];
-    for (int l = 0; l < 4; ++l) t4[l] = t8[l] + t8[l + 4];
-    double total = (t4[0] + t4[2]) + (t4[1] + t4[3]);
+    const float *a = sum[0];
+    float t8[8], t4[4];
+    if (lanes == 16) {
+        for (int l = 0; l < 8; ++l) t8[l] = a[l] + a[l + 8];
+        a = t8;
+    }
+    for (int l = 0; l < 4; ++l) t4[l] = a[l] + a[l + 4];
+    double total = lanes == 16 ? (t4[0] + t4[2]) + (t4[1] + t4[3]) : (t4[0] + t4[1]) + (t4[2] + t4[3]);
     for (int64_t i = np; i < n; ++i) total += static_cast<double>(fp16_to_fp32(k[i]) * q[i]);
     return static_cast<float>(total);
 }
@@ -59,7 +64,7 @@ void attend_f16acc_scalar(const attention_args &a) {
     float m = -INFINITY, total = 0;
     for (int64_t p = 0; p < a.n_pos; ++p) {
         const uint16_t *k = a.k + p * a.stride;
-        const float s = dot_f16_ggml_scalar(k, a.acc, a.hd) * a.scale;
+        const float s = dot_f16_ggml_scalar(k, a.acc, a.hd, a.lanes) * a.scale;
         float ms = 1.0f, vs = 1.0f;
         if (s > m) {
             const float m_old = m;

@@ -15,22 +15,21 @@ struct attention_args {
     int64_t stride;     // elements between consecutive positions (kv_dim)
     int64_t hd;         // head dimension
     float scale;        // 1 / sqrt(hd)
+    int lanes;          // ggml_vector_lanes(): which llama.cpp build's K·Q order to take
     float *scores;      // scratch, n_pos floats
     float *acc;         // scratch, hd floats
     uint16_t *acc16;    // scratch, hd halves
     float *out;         // result, hd floats
 };
 
-// ggml_vec_dot_f16 as llama.cpp's AVX-512 CPU builds run it (the build it picks on such CPUs):
-// 64-element steps into four 16-lane f32 accumulators by fused multiply-add, the accumulators
-// added pairwise and their lanes reduced as GCC's _mm512_reduce_add_ps does (halves, then
-// quarters, then pairs); the n % 64 leftover products, each rounded to f32, added in double.
-// Both versions return bit-identical results.
-constexpr int ggml_f16_lanes = 16;
+// ggml_vec_dot_f16 as llama.cpp's CPU builds run it, for `lanes` = 16 (its AVX-512 builds) or 8
+// (AVX2): steps of 4·lanes elements into four lanes-wide f32 accumulators by fused multiply-add,
+// the accumulators added pairwise, then the lanes reduced in that build's order (16: GCC's
+// _mm512_reduce_add_ps, halves then quarters then pairs; 8: halves, then two hadds); the n % (4·lanes)
+// leftover products, each rounded to f32, added in double. Both versions return bit-identical results.
 constexpr int ggml_f16_arr = 4;
-constexpr int64_t ggml_f16_step = ggml_f16_lanes * ggml_f16_arr;
-float dot_f16_ggml_scalar(const uint16_t *k, const float *q, int64_t n);
-float dot_f16_ggml_avx2(const uint16_t *k, const float *q, int64_t n);
+float dot_f16_ggml_scalar(const uint16_t *k, const float *q, int64_t n, int lanes);
+float dot_f16_ggml_avx2(const uint16_t *k, const float *q, int64_t n, int lanes);
 
 void attend_tiled_scalar(const attention_args &a);
 void attend_f16acc_scalar(const attention_args &a);

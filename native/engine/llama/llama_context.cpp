@@ -75,13 +75,15 @@ const float *llama_context::eval(const int32_t *tokens, int64_t n, const std::fu
     for (int64_t i = 0; i < n; ++i)
         if (tokens[i] < 0 || tokens[i] >= model_->hp.n_vocab)
             throw std::out_of_range("eval: token id " + std::to_string(tokens[i]) + " out of range");
-    // llama.cpp's CPU flash attention takes its tiled f32 path for a batch of at least 64 queries
-    // and its f16-accumulating path otherwise; the choice follows the whole evaluation, as there.
-    const bool tiled = n >= tiled_attention_min_batch;
+    // llama.cpp's CPU flash attention takes its tiled f32 path for a batch (its ubatch) of at least
+    // 64 queries when the head size is a multiple of its f32 vector width, and its f16-accumulating
+    // path otherwise. Decided per forward batch, so it matches when batchSize equals llama.cpp's
+    // n_ubatch (512).
+    const bool tiled_head = model_->hp.head_dim % quant::ggml_vector_lanes() == 0;
     for (int64_t done = 0; done < n;) {
         if (done > 0 && cancelled && cancelled()) return nullptr;
         const int64_t chunk = std::min(n_batch_, n - done);
-        forward_batch(tokens + done, chunk, tiled);
+        forward_batch(tokens + done, chunk, tiled_head && chunk >= tiled_attention_min_batch);
         done += chunk;
     }
     return logits_.data();
@@ -91,8 +93,9 @@ void llama_context::forward_batch(const int32_t *tokens, int64_t n, bool tiled_a
     const llama_model &m = *model_;
     const llama_hparams &hp = m.hp;
     const int64_t embd = hp.n_embd, hd = hp.head_dim;
-    void (*swiglu)(int64_t, float *, const float *, const float *) =
+    void (*swiglu)(int64_t, float *, const float *, const float *, int) =
         quant::cpu_active_impl() == quant::cpu_impl::avx2 ? swiglu_avx2 : swiglu_scalar;
+    const int lanes = quant::ggml_vector_lanes();
     const int64_t q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
 
     for (int64_t t = 0; t < n; ++t) dequantize_row(m.tok_embd, tokens[t], &x_[t * embd]);
@@ -139,7 +142,8 @@ void llama_context::forward_batch(const int32_t *tokens, int64_t n, bool tiled_a
         for (int64_t t = 0; t < nf; ++t) rms_norm(&xf[t * embd], L.ffn_norm, &xb_[t * embd], embd, hp.rms_eps);
         matmul(pool_, L.w_gate, quantized(0, L.w_gate.type, xb_.data(), embd, nf), gate_.data(), hp.n_ff);
         matmul(pool_, L.w_up, quantized(1, L.w_up.type, xb_.data(), embd, nf), up_.data(), hp.n_ff);
-        for (int64_t t = 0; t < nf; ++t) swiglu(hp.n_ff, &gate_[t * hp.n_ff], &gate_[t * hp.n_ff], &up_[t * hp.n_ff]);
+        for (int64_t t = 0; t < nf; ++t)
+            swiglu(hp.n_ff, &gate_[t * hp.n_ff], &gate_[t * hp.n_ff], &up_[t * hp.n_ff], lanes);
         matmul(pool_, L.w_down, quantized(0, L.w_down.type, gate_.data(), hp.n_ff, nf), xb_.data(), embd);
         for (int64_t i = 0; i < nf * embd; ++i) xf[i] += xb_[i];
     }
@@ -173,6 +177,7 @@ void llama_context::attention(int64_t layer, int64_t n, bool tiled) {
         a.stride = kv_dim;
         a.hd = hd;
         a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        a.lanes = quant::ggml_vector_lanes();
         for (int64_t task = t0; task < t1; ++task) {
             const int64_t t = task / hp.n_head, h = task % hp.n_head;
             const int64_t kvh = h / group;

@@ -230,6 +230,23 @@ Napi::Value vec_dot(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), abi::quant::vec_dot(type, n, row.data(), act.data(), impl));
 }
 
+// Optional integer option `key` of the options object at position i, in [lo, hi].
+bool opt_range(const Napi::CallbackInfo &info, size_t i, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    if (info.Length() <= i || !info[i].IsObject()) return true;
+    const Napi::Value v = info[i].As<Napi::Object>().Get(key);
+    if (v.IsUndefined()) return true;
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
+    if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) ||
+        d != static_cast<double>(static_cast<int64_t>(d))) {
+        abi::throw_error(info.Env(), invalid_arg,
+                         std::string("kernels: option ") + key + " must be an integer in [" + std::to_string(lo) +
+                             ", " + std::to_string(hi) + "]");
+        return false;
+    }
+    *out = static_cast<int64_t>(d);
+    return true;
+}
+
 // { order?: 'plain' | 'gemv' | 'gemm' } at position i: which dot product of a Q4_0/Q4_K row
 // (quant.hpp: the plain one, or ggml's interleaved-kernel order for one row or a group of four).
 bool arg_order(const Napi::CallbackInfo &info, size_t i, ggml_type type, cpu_impl impl, abi::quant::vec_dot_fn *out) {
@@ -274,7 +291,8 @@ Napi::Value vec_dot_quantized(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), fn(n, row.data(), act.data()));
 }
 
-// swiglu(gate, up: Float32Array, opts) → silu(gate)·up as the engine's feed-forward block computes it.
+// swiglu(gate, up: Float32Array, { impl?, lanes? }) → silu(gate)·up as the engine's feed-forward block
+// computes it; lanes (8 or 16) picks the llama.cpp build whose vector expf to take (default: this CPU's).
 Napi::Value swiglu(const Napi::CallbackInfo &info) {
     Napi::Float32Array gate, up;
     cpu_impl impl;
@@ -287,11 +305,16 @@ Napi::Value swiglu(const Napi::CallbackInfo &info) {
     const auto n = static_cast<int64_t>(gate.ElementLength());
     Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(n));
     const bool simd = (impl == cpu_impl::best ? abi::quant::cpu_active_impl() : impl) == cpu_impl::avx2;
-    (simd ? abi::engine::swiglu_avx2 : abi::engine::swiglu_scalar)(n, y.Data(), gate.Data(), up.Data());
+    int64_t lanes = abi::quant::ggml_vector_lanes();
+    if (!opt_range(info, 2, "lanes", 8, 16, &lanes)) return info.Env().Undefined();
+    if (lanes != 8 && lanes != 16) return abi::throw_error(info.Env(), invalid_arg, "kernels: lanes must be 8 or 16");
+    (simd ? abi::engine::swiglu_avx2 : abi::engine::swiglu_scalar)(n, y.Data(), gate.Data(), up.Data(),
+                                                                   static_cast<int>(lanes));
     return y;
 }
 
-// dotF16Ggml(k: Uint16Array (f16 bits), q: Float32Array, opts) → the attention's K·Q dot product.
+// dotF16Ggml(k: Uint16Array (f16 bits), q: Float32Array, { impl?, lanes? }) → the attention's K·Q dot
+// product in the order of the llama.cpp build with that vector width (default: this CPU's).
 Napi::Value dot_f16_ggml(const Napi::CallbackInfo &info) {
     cpu_impl impl;
     Napi::Float32Array q;
@@ -307,26 +330,13 @@ Napi::Value dot_f16_ggml(const Napi::CallbackInfo &info) {
     const auto n = static_cast<int64_t>(k.ElementLength());
     const std::vector<uint16_t> kc(k.Data(), k.Data() + n);
     const bool simd = (impl == cpu_impl::best ? abi::quant::cpu_active_impl() : impl) == cpu_impl::avx2;
-    const float r = simd ? abi::engine::dot_f16_ggml_avx2(kc.data(), q.Data(), n)
-                         : abi::engine::dot_f16_ggml_scalar(kc.data(), q.Data(), n);
+    int64_t lanes = abi::quant::ggml_vector_lanes();
+    if (!opt_range(info, 2, "lanes", 8, 16, &lanes)) return info.Env().Undefined();
+    if (lanes != 8 && lanes != 16) return abi::throw_error(info.Env(), invalid_arg, "kernels: lanes must be 8 or 16");
+    const auto l = static_cast<int>(lanes);
+    const float r = simd ? abi::engine::dot_f16_ggml_avx2(kc.data(), q.Data(), n, l)
+                         : abi::engine::dot_f16_ggml_scalar(kc.data(), q.Data(), n, l);
     return Napi::Number::New(info.Env(), r);
-}
-
-// Optional integer option `key` of the options object at position i, in [lo, hi].
-bool opt_range(const Napi::CallbackInfo &info, size_t i, const char *key, int64_t lo, int64_t hi, int64_t *out) {
-    if (info.Length() <= i || !info[i].IsObject()) return true;
-    const Napi::Value v = info[i].As<Napi::Object>().Get(key);
-    if (v.IsUndefined()) return true;
-    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
-    if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) ||
-        d != static_cast<double>(static_cast<int64_t>(d))) {
-        abi::throw_error(info.Env(), invalid_arg,
-                         std::string("kernels: option ") + key + " must be an integer in [" + std::to_string(lo) +
-                             ", " + std::to_string(hi) + "]");
-        return false;
-    }
-    *out = static_cast<int64_t>(d);
-    return true;
 }
 
 // matvec(type, weights, rows, cols, x, { impl?, r0?, r1? }) → Float32Array(rows), single-threaded;

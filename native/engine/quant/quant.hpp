@@ -251,7 +251,13 @@ enum class cpu_impl : uint8_t {
     avx2,    // native/engine/cpu/*_avx2.cpp; callers must check cpu_has_avx2() first
 };
 
-bool cpu_has_avx2();         // CPUID says AVX2 + FMA (+ F16C), regardless of the env var
+bool cpu_has_avx2();  // CPUID says AVX2 + FMA (+ F16C), regardless of the env var
+// The f32 vector width of the llama.cpp CPU build that node-llama-cpp (ggml's dynamic backend
+// choice) loads on this CPU: 16 when it has the AVX-512 set of ggml's skylakex/zen4-class builds
+// (F, CD, VL, DQ, BW), else 8 (its AVX2 "haswell" build). Where llama.cpp's f32 steps depend on it
+// (attention K·Q dot, SwiGLU's vector expf, the tiled-attention condition) the engine follows it.
+// ABI_GGML_LANES=8 or 16 overrides (read once; tests).
+int ggml_vector_lanes();
 cpu_impl cpu_active_impl();  // what `best` resolves to: scalar or avx2
 const char *cpu_impl_name(cpu_impl impl);
 

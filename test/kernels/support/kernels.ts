@@ -30,10 +30,13 @@ export interface KernelsBinding {
     n: number,
     opts?: { impl?: Impl; order?: 'plain' | 'gemv' | 'gemm' },
   ): number;
-  /** silu(gate)·up as the engine's feed-forward block computes it (ggml's AVX-512 vector expf). */
-  swiglu(gate: Float32Array, up: Float32Array, opts?: { impl?: Impl }): Float32Array;
-  /** The attention's K·Q dot product in ggml's AVX-512 ggml_vec_dot_f16 order (k as f16 bits). */
-  dotF16Ggml(k: Uint16Array, q: Float32Array, opts?: { impl?: Impl }): number;
+  /**
+   * silu(gate)·up as the engine's feed-forward block computes it: ggml's vector expf of the llama.cpp
+   * build with that vector width (lanes 16: AVX-512, 8: AVX2; default: the one for this CPU).
+   */
+  swiglu(gate: Float32Array, up: Float32Array, opts?: { impl?: Impl; lanes?: 8 | 16 }): Float32Array;
+  /** The attention's K·Q dot product in ggml_vec_dot_f16's order for that build (k as f16 bits). */
+  dotF16Ggml(k: Uint16Array, q: Float32Array, opts?: { impl?: Impl; lanes?: 8 | 16 }): number;
   /** Rows outside [r0, r1) (default: all rows) are left 0. */
   matvec(
     type: number,
