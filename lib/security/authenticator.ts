@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ApiKeyStore, defaultKeysFile } from './api-keys.js';
 import { AuthError } from './errors.js';
-import { createJwtVerifier, type JwtConfig, type JwtVerifier, type WarnLogger } from './jwt.js';
+import type { JwtConfig, WarnLogger } from './jwt-config.js';
+import type { JwtVerifier } from './jwt.js';
 import type { Authenticator, Principal } from './types.js';
 
 /** The scope `/admin/*` requires. */
@@ -60,7 +61,10 @@ export async function createAuthenticator(config: AuthConfig = {}, deps: Authent
     .filter((t) => t.length > 0)
     .map(sha256);
   const staticScopes = [...(config.staticTokenScopes ?? [ADMIN_SCOPE])];
-  const jwt: JwtVerifier | null = config.jwt ? await createJwtVerifier(config.jwt, { logger: deps.logger, keyPath: 'auth.jwt' }) : null;
+  // jose is loaded only when JWT auth is configured (it is a few MB resident otherwise unused).
+  const jwt: JwtVerifier | null = config.jwt
+    ? await (await import('./jwt.js')).createJwtVerifier(config.jwt, { logger: deps.logger, keyPath: 'auth.jwt' })
+    : null;
   // Always watched, even when the file does not exist yet: the first `abi keys create` turns auth on.
   const keyStore = new ApiKeyStore(config.apiKeysFile ?? defaultKeysFile(env));
   const allowHealth = config.allowHealthWithoutAuth ?? true;

@@ -10,7 +10,7 @@ import {
 } from './master-key.js';
 import { PROVIDER_ENV_VARS, ProviderSecrets } from './secrets.js';
 import { Vault, defaultVaultFile } from './vault.js';
-import type { WarnLogger } from './jwt.js';
+import type { WarnLogger } from './jwt-config.js';
 
 /**
  * What `abi serve` (or an embedding process) holds for the lifetime of the server: the master key

@@ -33,7 +33,8 @@ import { sendError } from './respond.js';
 import { endSocketWithError } from './raw-headers.js';
 import { Router } from './router.js';
 import { resolveServerSettings, type ServerSettings } from './settings.js';
-import { WS_PATH, WsEndpoint } from './ws.js';
+import type { WsEndpoint } from './ws.js';
+import { WS_PATH } from './ws-path.js';
 
 export type { AbiServerEvents, AbiServerEmitter } from './events.js';
 /** Re-exported so an embedding application can validate its config file without deep imports. */
@@ -254,8 +255,11 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     throw badRequest('This endpoint speaks WebSocket: send an Upgrade request.', null, 'upgrade_required');
   });
 
+  // The WebSocket endpoint (and the ws package, ~10 MB resident) is loaded on the first upgrade.
   let ws: WsEndpoint | undefined;
-  const wsEndpoint = (): WsEndpoint => (ws ??= new WsEndpoint(ctx));
+  let wsLoading: Promise<WsEndpoint> | undefined;
+  const wsEndpoint = (): Promise<WsEndpoint> =>
+    (wsLoading ??= import('./ws.js').then((m) => (ws = new m.WsEndpoint(ctx))));
 
   function requestIdOf(req: IncomingMessage): string {
     const given = req.headers['x-request-id'];
@@ -338,7 +342,7 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
           endSocketWithError(socket, notFound(`No WebSocket endpoint at ${path.slice(0, 200)}.`, 'route_not_found'));
           return;
         }
-        await wsEndpoint().handleUpgrade(req, socket, head, { requestId, principalId: ANONYMOUS.id, principal: ANONYMOUS, log });
+        await (await wsEndpoint()).handleUpgrade(req, socket, head, { requestId, principalId: ANONYMOUS.id, principal: ANONYMOUS, log });
       } catch (err) {
         log.error({ err }, 'upgrade failed');
         socket.destroy();

@@ -12,8 +12,8 @@ import { nextMacrotask } from './session-pump.js';
 import { endSocketWithError } from './raw-headers.js';
 import { admitRequest, followerOf, startStream } from './streams.js';
 import { WsPacer, type WsCutReason } from './ws-pacer.js';
+import { WS_PATH } from './ws-path.js';
 
-export const WS_PATH = '/api/stream/ws';
 /** Browsers cannot set headers on a WebSocket: they offer `bearer.<token>` as a subprotocol instead. */
 const BEARER_PROTOCOL = 'bearer.';
 

@@ -1,5 +1,5 @@
 /** `auth.jwt`: JWT bearer tokens (owned by security; verified by lib/security/jwt.ts). */
-import { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from '../../security/jwt.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from '../../security/jwt-config.js';
 import type { ConfigSection } from '../registry.js';
 
 declare module './auth.js' {
