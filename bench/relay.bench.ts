@@ -11,7 +11,8 @@
  *
  * Reports relayed tokens/s vs direct, added time-to-first-token p50/p99 and added per-token latency
  * p50/p99 (relayed minus direct, 20 ms run), CPU time per relayed token and peak RSS, for M = 1, 100,
- * 1000. Writes bench/results/relay.json. Needs `npm run build` (npm run bench does it).
+ * 1000. The same figures for a raw byte pipe (node:http + undici, no parsing; PIPE_SOURCE) measured in
+ * the same run show what any Node relay on this machine pays before abi does anything. Writes bench/results/relay.json. Needs `npm run build` (npm run bench does it).
  *
  *   npm run bench -- relay                 # all M
  *   ABI_RELAY_M=100 npm run bench -- relay # one M
@@ -79,6 +80,29 @@ const server = http.createServer((req, res) => {
   });
 });
 server.listen(0, '127.0.0.1', () => process.stdout.write('port ' + server.address().port + '\\n'));
+`;
+
+/**
+ * The baseline the issue names: a raw byte pipe (node:http server + undici Pool, the same transport
+ * abi uses) that forwards the upstream's bytes without parsing or re-encoding anything. What abi
+ * adds on top of it is the cost of the gateway itself. Run with plain node like the upstream.
+ */
+const PIPE_SOURCE = `
+import http from 'node:http';
+import { createRequire } from 'node:module';
+const require = createRequire(process.argv[2] + '/package.json');
+const { Pool } = require('undici');
+const pool = new Pool(process.argv[3], { connections: 4096 });
+const server = http.createServer(async (req, res) => {
+  let body = '';
+  for await (const d of req) body += d;
+  const up = await pool.request({ method: 'POST', path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json' } });
+  res.writeHead(up.statusCode, { 'content-type': 'text/event-stream' });
+  res.socket.setNoDelay(true);
+  for await (const chunk of up.body) if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+  res.end();
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write('abi listening on http://127.0.0.1:' + server.address().port + '\\n'));
 `;
 
 interface StreamResult {
@@ -246,6 +270,12 @@ async function startAbi(upstreamUrl: string, dir: string, profile: boolean): Pro
   return { proc, url: m[1]! };
 }
 
+async function startPipe(upstreamOrigin: string, file: string): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [file, ROOT, upstreamOrigin], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const m = await waitForLine(proc, /abi listening on (http:\/\/\S+)/);
+  return { proc, url: m[1]! };
+}
+
 async function stopChild(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (proc.exitCode !== null) return;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
@@ -261,6 +291,8 @@ export default async function relayBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'abi-relay-'));
   const upstreamFile = join(dir, 'upstream.mjs');
   writeFileSync(upstreamFile, UPSTREAM_SOURCE);
+  const pipeFile = join(dir, 'pipe.mjs');
+  writeFileSync(pipeFile, PIPE_SOURCE);
   const upstream = spawn(process.execPath, [upstreamFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = Number((await waitForLine(upstream, /port (\d+)/))[1]);
   const upstreamUrl = `http://127.0.0.1:${port}/v1`;
@@ -283,6 +315,13 @@ export default async function relayBench(): Promise<void> {
       const cpuPerTokenUs = ((cpuMs(abi.proc.pid!) - cpuBefore) * 1000) / relayed.tokens;
       const throughputRssMb = peakRssMb(abi.proc.pid!);
       await stopChild(abi.proc);
+      let pipe = await startPipe(`http://127.0.0.1:${port}`, pipeFile);
+      const pipeUrl = (): string => `${pipe.url}/v1/chat/completions`;
+      await runStreams(pipeUrl(), m, 50, 0);
+      const pipeCpuBefore = cpuMs(pipe.proc.pid!);
+      const piped = await runStreams(pipeUrl(), m, n, 0);
+      const pipeCpuPerTokenUs = ((cpuMs(pipe.proc.pid!) - pipeCpuBefore) * 1000) / piped.tokens;
+      await stopChild(pipe.proc);
 
       // Latency: 20 ms between tokens, 100 tokens (2 s) per stream, starts spread over 1 s so that
       // M streams run at once in the second half; small M repeats rounds for a distribution. A fresh
@@ -297,6 +336,11 @@ export default async function relayBench(): Promise<void> {
       const relayedLat = await runStreams(relayUrl, m, latencyTokens, 20, rounds, spreadMs);
       const rssMb = peakRssMb(abi.proc.pid!);
       await stopChild(abi.proc);
+      pipe = await startPipe(`http://127.0.0.1:${port}`, pipeFile);
+      await runStreams(pipeUrl(), m, 20, 0);
+      const pipedLat = await runStreams(pipeUrl(), m, latencyTokens, 20, rounds, spreadMs);
+      const pipeRssMb = peakRssMb(pipe.proc.pid!);
+      await stopChild(pipe.proc);
 
       // Slow readers: M clients that stop reading after the headers, each asking for 5000 fast tokens.
       abi = await startAbi(upstreamUrl, dir, false);
@@ -311,6 +355,12 @@ export default async function relayBench(): Promise<void> {
         directTokensPerSec: Math.round(direct.tokensPerSec),
         relayedTokensPerSec: Math.round(relayed.tokensPerSec),
         relayedOverDirect: round(relayed.tokensPerSec / direct.tokensPerSec),
+        pipeTokensPerSec: Math.round(piped.tokensPerSec),
+        pipeOverDirect: round(piped.tokensPerSec / direct.tokensPerSec),
+        pipeAddedTtftP50Ms: round(pipedLat.ttftP50 - directLat.ttftP50),
+        pipeAddedTtftP99Ms: round(pipedLat.ttftP99 - directLat.ttftP99),
+        pipeCpuUsPerToken: round(pipeCpuPerTokenUs, 2),
+        pipePeakRssMbLatencyRun: round(pipeRssMb, 1),
         ttftDirectP50Ms: round(directLat.ttftP50),
         ttftDirectP99Ms: round(directLat.ttftP99),
         ttftRelayedP50Ms: round(relayedLat.ttftP50),
