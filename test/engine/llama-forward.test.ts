@@ -32,17 +32,26 @@ describe.skipIf(skip)('llama forward pass on stories260K', () => {
     });
   }
 
-  it('batched prefill gives the same logits as token-by-token evaluation', () => {
+  it('batched prefill: independent of the batch size, and close to token-by-token evaluation', () => {
     const { Model } = engineBinding();
-    const model = new Model(storiesPath, { contextLength: 512, threads: 1, batchSize: 7 });
+    const small = new Model(storiesPath, { contextLength: 512, threads: 1, batchSize: 7 });
+    const large = new Model(storiesPath, { contextLength: 512, threads: 1, batchSize: 512 });
     try {
       const prompt = [1, ...storiesGolden60.slice(0, 30)];
-      const batched = model.evaluate(Int32Array.from(prompt), true);
-      let stepwise = model.evaluate(Int32Array.of(prompt[0]!), true);
-      for (const id of prompt.slice(1)) stepwise = model.evaluate(Int32Array.of(id), false);
-      for (let i = 0; i < batched.length; i++) expect(batched[i]).toBeCloseTo(stepwise[i]!, 4);
+      const batched = Float32Array.from(small.evaluate(Int32Array.from(prompt), true));
+      expect(Array.from(large.evaluate(Int32Array.from(prompt), true))).toEqual(Array.from(batched));
+      let stepwise = small.evaluate(Int32Array.of(prompt[0]!), true);
+      for (const id of prompt.slice(1)) stepwise = small.evaluate(Int32Array.of(id), false);
+      // Batches of two or more multiply F32 matrices in llamafile's sgemm order and single tokens in
+      // ggml_vec_dot_f32's, as llama.cpp does, and the f16 KV cache can round the two differently:
+      // measured 2.36e-3, the same difference llama.cpp itself shows between the two (whose logits
+      // the engine reproduces bit for bit either way, see oracle.test.ts).
+      let worst = 0;
+      for (let i = 0; i < batched.length; i++) worst = Math.max(worst, Math.abs(batched[i]! - stepwise[i]!));
+      expect(worst).toBeLessThan(5e-3);
     } finally {
-      model.close();
+      small.close();
+      large.close();
     }
   });
 
@@ -93,7 +102,8 @@ describe.skipIf(skip)('SIMD attention and kernels against the scalar references'
   it('gives the same logits with ABI_FORCE_SCALAR=1 (scalar attention + matvec) as with AVX2', async () => {
     const { spawnSync } = await import('node:child_process');
     const { packageRoot } = await import('../../lib/native/binding.js');
-    // 70 prompt tokens take the tiled attention path, the decode steps the f16-accumulator path.
+    // 70 prompt tokens in one batch (F32 sgemm order), then decode steps (ggml_vec_dot_f32 order); the
+    // head size (8) keeps llama.cpp, and so the engine, on the f16-accumulator attention throughout.
     const prompt = [1, ...storiesGolden60, ...storiesGolden60.slice(0, 9)];
     const steps = storiesGolden60.slice(9, 29);
     const script = `
@@ -117,8 +127,9 @@ describe.skipIf(skip)('SIMD attention and kernels against the scalar references'
       const top = (row: number[]): number => row.indexOf(Math.max(...row));
       expect(top(simd[s]!)).toBe(top(scalar[s]!));
     }
-    // Logits are O(10). The paths differ in summation order and FMA contraction, and a different
-    // f16 rounding of the attention accumulator at one step moves logits by ~1e-2 (measured 7.7e-3).
-    expect(maxDiff).toBeLessThan(2e-2);
+    // stories260K takes only kernels whose scalar reference and AVX2 version perform the same f32
+    // operations in the same order (llama.cpp's: F32 dot products, f16-accumulator attention,
+    // SwiGLU), so the two paths agree bit for bit.
+    expect(maxDiff).toBe(0);
   });
 });

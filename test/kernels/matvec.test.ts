@@ -1,7 +1,9 @@
 /**
  * The engine-facing entry points: matvec over a row range (how worker threads split a matrix) and
  * matmul over several activations (prefill). Results must equal the per-row, per-vector products
- * exactly, in both implementations, whatever the split.
+ * exactly, in both implementations, whatever the split. matmul takes the dot product llama.cpp's
+ * batch kernels take: for F32 (ROWS × COLS here, COLS a multiple of the vector width) that is
+ * llamafile's sgemm order, not the single-vector order (the Q4_0/Q4_K cases are in ggml-order.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { gaussian, kernels, WEIGHT_TYPES, type Impl } from './support/kernels.js';
@@ -41,8 +43,15 @@ describe('kernels: matvec row ranges and batched matmul', () => {
         const w = k.quantize(T[type]!, gaussian(ROWS * COLS, 9));
         const y = k.matmul(T[type]!, w, ROWS, COLS, xs, nVec, { impl });
         expect(y.length).toBe(nVec * ROWS);
+        const rowBytes = k.rowSize(T[type]!, COLS);
         for (let v = 0; v < nVec; v++) {
-          const one = k.matvec(T[type]!, w, ROWS, COLS, xs.subarray(v * COLS, (v + 1) * COLS), { impl });
+          const x = xs.subarray(v * COLS, (v + 1) * COLS);
+          const one =
+            type === 'F32'
+              ? Float32Array.from({ length: ROWS }, (_, r) =>
+                  k.vecDotQuantized(T.F32!, w.subarray(r * rowBytes, (r + 1) * rowBytes), new Uint8Array(x.buffer, x.byteOffset, x.byteLength), COLS, { impl, order: 'gemm' }),
+                )
+              : k.matvec(T[type]!, w, ROWS, COLS, x, { impl });
           expect(Array.from(y.subarray(v * ROWS, (v + 1) * ROWS)), `${type} vector ${v}`).toEqual(Array.from(one));
         }
       }

@@ -11,8 +11,13 @@ namespace abi::quant {
 namespace {
 
 // Adapters from the typed scalar references to the untyped vec_dot_fn signature.
+template <int Lanes>
 float ref_f32(int64_t n, const void *w, const void *x) {
-    return vec_dot_f32_ref(n, static_cast<const float *>(w), static_cast<const float *>(x));
+    return vec_dot_f32_ref(n, static_cast<const float *>(w), static_cast<const float *>(x), Lanes);
+}
+template <int Lanes>
+float ref_f32_sgemm(int64_t n, const void *w, const void *x) {
+    return vec_dot_f32_sgemm_ref(n, static_cast<const float *>(w), static_cast<const float *>(x), Lanes);
 }
 float ref_f16(int64_t n, const void *w, const void *x) {
     return vec_dot_f16_ref(n, static_cast<const uint16_t *>(w), static_cast<const uint16_t *>(x));
@@ -50,7 +55,7 @@ float ref_q4_K_interleaved_gemm(int64_t n, const void *w, const void *x) {
 vec_dot_fn scalar_vec_dot(ggml_type type) {
     switch (type) {
         case ggml_type::F32:
-            return ref_f32;
+            return ggml_vector_lanes() == 16 ? ref_f32<16> : ref_f32<8>;
         case ggml_type::F16:
             return ref_f16;
         case ggml_type::BF16:
@@ -73,7 +78,7 @@ vec_dot_fn scalar_vec_dot(ggml_type type) {
 vec_dot_fn avx2_vec_dot(ggml_type type) {
     switch (type) {
         case ggml_type::F32:
-            return avx2::vec_dot_f32;
+            return ggml_vector_lanes() == 16 ? avx2::vec_dot_f32_ggml<16> : avx2::vec_dot_f32_ggml<8>;
         case ggml_type::F16:
             return avx2::vec_dot_f16;
         case ggml_type::BF16:
@@ -148,6 +153,7 @@ struct row_kernels {
 
 row_kernels kernels_for(ggml_type type, int64_t rows, bool gemm, cpu_impl impl) {
     const bool simd = impl == cpu_impl::avx2;
+    if (type == ggml_type::F32 && gemm) return {get_vec_dot_f32_sgemm(impl), {}};
     if (ggml_interleaves(type, rows)) {
         return {get_vec_dot_interleaved(type, gemm, impl), simd ? avx2_interleaved_tiles(type, gemm) : tile_kernels{}};
     }
@@ -257,6 +263,12 @@ vec_dot_fn get_vec_dot(ggml_type type, cpu_impl impl) {
     return resolve(impl) == cpu_impl::avx2 ? avx2_vec_dot(type) : scalar_vec_dot(type);
 }
 
+vec_dot_fn get_vec_dot_f32_sgemm(cpu_impl impl) {
+    const bool simd = resolve(impl) == cpu_impl::avx2;
+    if (ggml_vector_lanes() == 16) return simd ? avx2::vec_dot_f32_sgemm<16> : ref_f32_sgemm<16>;
+    return simd ? avx2::vec_dot_f32_sgemm<8> : ref_f32_sgemm<8>;
+}
+
 vec_dot_fn get_vec_dot_interleaved(ggml_type type, bool gemm, cpu_impl impl) {
     const bool simd = resolve(impl) == cpu_impl::avx2;
     switch (type) {
@@ -311,8 +323,10 @@ void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64
             size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1, cpu_impl impl) {
     if (r0 < 0 || r1 > rows) return;
     // llama.cpp multiplies the activation rows of a batch in groups of four and the rest one by one;
-    // of the interleaved types only Q4_K rounds differently between the two.
-    const int64_t n_gemm = type == ggml_type::Q4_K && ggml_interleaves(type, rows) ? n_vec - n_vec % 4 : 0;
+    // of the interleaved types only Q4_K rounds differently between the two. F32 batches of two or
+    // more go through llamafile's sgemm when the row length allows.
+    int64_t n_gemm = type == ggml_type::Q4_K && ggml_interleaves(type, rows) ? n_vec - n_vec % 4 : 0;
+    if (type == ggml_type::F32 && n_vec >= 2 && cols % ggml_vector_lanes() == 0) n_gemm = n_vec;
     const auto *xs = static_cast<const uint8_t *>(x_act);
     matmul_part(type, w, row_bytes, rows, cols, xs, x_stride, n_gemm, y, y_stride, r0, r1, true, resolve(impl));
     matmul_part(type, w, row_bytes, rows, cols, xs + static_cast<size_t>(n_gemm) * x_stride, x_stride, n_vec - n_gemm,

@@ -6,7 +6,11 @@
 
 namespace abi::quant::avx2 {
 
-float vec_dot_f32(int64_t n, const void *w, const void *x);
+// F32 in the llama.cpp build's order for Lanes = 8 or 16 (quant.hpp: vec_dot_f32_ref, _sgemm_ref).
+template <int Lanes>
+float vec_dot_f32_ggml(int64_t n, const void *w, const void *x);
+template <int Lanes>
+float vec_dot_f32_sgemm(int64_t n, const void *w, const void *x);
 float vec_dot_f16(int64_t n, const void *w, const void *x);
 float vec_dot_bf16(int64_t n, const void *w, const void *x);
 float vec_dot_q4_0_q8_0(int64_t n, const void *w, const void *x);

@@ -56,23 +56,52 @@ inline void prefetch_next(const uint8_t *tile_end, int64_t i, size_t bytes_per_s
 
 }  // namespace
 
-float vec_dot_f32(int64_t n, const void *w, const void *x) {
+template <int Lanes>
+float vec_dot_f32_ggml(int64_t n, const void *w, const void *x) {
     const auto *a = static_cast<const float *>(w);
     const auto *b = static_cast<const float *>(x);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
-           acc3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+    constexpr int regs = Lanes / 8;
+    // acc[j·regs + h]: register h of ggml's accumulator j
+    __m256 acc[4 * regs];
+    for (__m256 &r : acc) r = _mm256_setzero_ps();
+    const int64_t np = n - n % (4 * Lanes);
+    for (int64_t i = 0; i < np; i += 4 * Lanes)
+        for (int j = 0; j < 4 * regs; ++j)
+            acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * j), _mm256_loadu_ps(b + i + 8 * j), acc[j]);
+    __m128 total;
+    if constexpr (Lanes == 16) {
+        const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+        const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+        total = _mm_set_ss(hsum(_mm256_add_ps(lo, hi)));
+    } else {
+        const __m256 v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        const __m128 t1 = _mm_hadd_ps(t0, t0);
+        total = _mm_hadd_ps(t1, t1);
     }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; ++i) sum += a[i] * b[i];
-    return sum;
+    // the tail: rounded products added one by one (scalar intrinsics, so nothing gets fused), then fma
+    const int64_t nr = n - (n - np) % (Lanes / 2);
+    for (int64_t i = np; i < nr; ++i) total = _mm_add_ss(total, _mm_mul_ss(_mm_load_ss(a + i), _mm_load_ss(b + i)));
+    for (int64_t i = nr; i < n; ++i) total = _mm_fmadd_ss(_mm_load_ss(a + i), _mm_load_ss(b + i), total);
+    return _mm_cvtss_f32(total);
 }
+
+template <int Lanes>
+float vec_dot_f32_sgemm(int64_t n, const void *w, const void *x) {
+    const auto *a = static_cast<const float *>(w);
+    const auto *b = static_cast<const float *>(x);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += Lanes) {
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), lo);
+        if constexpr (Lanes == 16) hi = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), hi);
+    }
+    return hsum(Lanes == 16 ? _mm256_add_ps(lo, hi) : lo);
+}
+
+template float vec_dot_f32_ggml<8>(int64_t, const void *, const void *);
+template float vec_dot_f32_ggml<16>(int64_t, const void *, const void *);
+template float vec_dot_f32_sgemm<8>(int64_t, const void *, const void *);
+template float vec_dot_f32_sgemm<16>(int64_t, const void *, const void *);
 
 float vec_dot_f16(int64_t n, const void *w, const void *x) {
     const auto *a = static_cast<const uint16_t *>(w);

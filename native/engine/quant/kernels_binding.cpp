@@ -248,17 +248,23 @@ bool opt_range(const Napi::CallbackInfo &info, size_t i, const char *key, int64_
 }
 
 // { order?: 'plain' | 'gemv' | 'gemm' } at position i: which dot product of a Q4_0/Q4_K row
-// (quant.hpp: the plain one, or ggml's interleaved-kernel order for one row or a group of four).
+// (quant.hpp: the plain one, or ggml's interleaved-kernel order for one row or a group of four),
+// or of an F32 row ('gemm': llamafile's sgemm order, used for batches of two or more).
 bool arg_order(const Napi::CallbackInfo &info, size_t i, ggml_type type, cpu_impl impl, abi::quant::vec_dot_fn *out) {
     *out = abi::quant::get_vec_dot(type, impl);
     if (info.Length() <= i || !info[i].IsObject()) return true;
     const Napi::Value v = info[i].As<Napi::Object>().Get("order");
     if (v.IsUndefined()) return true;
     const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+    if (name == "gemm" && type == ggml_type::F32) {
+        *out = abi::quant::get_vec_dot_f32_sgemm(impl);
+        return true;
+    }
     if (name == "gemv" || name == "gemm") {
         *out = abi::quant::get_vec_dot_interleaved(type, name == "gemm", impl);
         if (*out != nullptr) return true;
-        abi::throw_error(info.Env(), invalid_arg, "kernels: order 'gemv'/'gemm' exists for Q4_0 and Q4_K only");
+        abi::throw_error(info.Env(), invalid_arg,
+                         "kernels: order 'gemv' exists for Q4_0 and Q4_K only, 'gemm' also for F32");
         return false;
     }
     if (name == "plain") return true;

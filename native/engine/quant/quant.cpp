@@ -625,10 +625,46 @@ size_t quantize_row_ref(ggml_type type, const float *src, void *dst, int64_t n) 
 // Integer products are exact; per-block sums are scaled in f32 and accumulated in f32, as ggml's
 // generic kernels do. F32/F16/BF16 accumulate in double (ggml's ggml_float).
 
-float vec_dot_f32_ref(int64_t n, const float *x, const float *y) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * y[i]);
-    return static_cast<float>(sum);
+namespace {
+
+// Σ of `lanes` f32 lanes in the order of the llama.cpp build with that width: 16, GCC's
+// _mm512_reduce_add_ps (halves, quarters, then (0+2)+(1+3)); 8, ggml's AVX reduction (halves, then
+// two hadds: (0+1)+(2+3)).
+float reduce_lanes(const float *a, int lanes) {
+    float t8[8], t4[4];
+    if (lanes == 16) {
+        for (int l = 0; l < 8; ++l) t8[l] = a[l] + a[l + 8];
+        a = t8;
+    }
+    for (int l = 0; l < 4; ++l) t4[l] = a[l] + a[l + 4];
+    return lanes == 16 ? (t4[0] + t4[2]) + (t4[1] + t4[3]) : (t4[0] + t4[1]) + (t4[2] + t4[3]);
+}
+
+}  // namespace
+
+float vec_dot_f32_ref(int64_t n, const float *x, const float *y, int lanes) {
+    float sum[4][16] = {};
+    const int64_t np = n - n % (4 * lanes);
+    for (int64_t i = 0; i < np; i += 4 * lanes)
+        for (int j = 0; j < 4; ++j)
+            for (int l = 0; l < lanes; ++l) sum[j][l] = std::fma(x[i + j * lanes + l], y[i + j * lanes + l], sum[j][l]);
+    for (int l = 0; l < lanes; ++l) {
+        sum[0][l] += sum[2][l];
+        sum[1][l] += sum[3][l];
+        sum[0][l] += sum[1][l];
+    }
+    float total = reduce_lanes(sum[0], lanes);
+    const int64_t group = lanes / 2, nr = n - (n - np) % group;
+    for (int64_t i = np; i < nr; ++i) total = total + x[i] * y[i];
+    for (int64_t i = nr; i < n; ++i) total = std::fma(x[i], y[i], total);
+    return total;
+}
+
+float vec_dot_f32_sgemm_ref(int64_t n, const float *x, const float *y, int lanes) {
+    float acc[16] = {};
+    for (int64_t i = 0; i < n; i += lanes)
+        for (int l = 0; l < lanes; ++l) acc[l] = std::fma(x[i + l], y[i + l], acc[l]);
+    return reduce_lanes(acc, lanes);
 }
 
 float vec_dot_f16_ref(int64_t n, const uint16_t *x, const uint16_t *y) {

@@ -221,7 +221,13 @@ inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
 
 // ---- scalar reference: dot products (weight row · activation in its vec_dot type) -------------
 
-float vec_dot_f32_ref(int64_t n, const float *x, const float *y);
+// F32 in the order of the llama.cpp x86 build with `lanes` f32 lanes (16 or 8, ggml_vector_lanes):
+// ggml_vec_dot_f32 (steps of 4·lanes into four accumulators, pairwise and lane reduction, then the
+// leftovers: products rounded and added in order in groups of lanes/2 as the compiler vectorized its
+// tail, the last n % (lanes/2) by fused multiply-add), and, for batches of two or more activations
+// with n % lanes == 0, llamafile's sgemm (one lanes-wide accumulator, then the lane reduction).
+float vec_dot_f32_ref(int64_t n, const float *x, const float *y, int lanes);
+float vec_dot_f32_sgemm_ref(int64_t n, const float *x, const float *y, int lanes);
 float vec_dot_f16_ref(int64_t n, const uint16_t *x, const uint16_t *y);
 float vec_dot_bf16_ref(int64_t n, const uint16_t *x, const uint16_t *y);
 float vec_dot_q4_0_q8_0_ref(int64_t n, const block_q4_0 *x, const block_q8_0 *y);
@@ -271,6 +277,9 @@ float vec_dot(ggml_type type, int64_t n, const void *w_row, const void *x_act, c
 inline bool ggml_interleaves(ggml_type type, int64_t rows) {
     return (type == ggml_type::Q4_0 || type == ggml_type::Q4_K) && rows % 8 == 0;
 }
+// The F32 dot product in llamafile's sgemm order, which matmul uses for batches of two or more
+// activations when cols % ggml_vector_lanes() == 0 (see vec_dot_f32_sgemm_ref).
+vec_dot_fn get_vec_dot_f32_sgemm(cpu_impl impl = cpu_impl::best);
 // The interleaved-order dot product of `type` (nullptr unless Q4_0 or Q4_K), for a vector in a
 // group of four (gemm) or not.
 vec_dot_fn get_vec_dot_interleaved(ggml_type type, bool gemm, cpu_impl impl = cpu_impl::best);
@@ -289,8 +298,10 @@ void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64
             int64_t r0, int64_t r1, cpu_impl impl = cpu_impl::best);
 
 // Batched matvec for prefill: n_vec activations, the v-th at x_act + v * x_stride bytes, and
-// y[v * y_stride + r] for r in [r0, r1). Each weight row is loaded once for all vectors. For an
-// interleaved Q4_K matrix the first n_vec − n_vec % 4 vectors take the gemm order.
+// y[v * y_stride + r] for r in [r0, r1). Each weight row is loaded once for all vectors. Where
+// llama.cpp's batch kernels round differently from its single-vector ones, so does this: for an
+// interleaved Q4_K matrix the first n_vec − n_vec % 4 vectors take the gemm order, and F32 batches
+// of two or more the sgemm order (when cols % ggml_vector_lanes() == 0).
 void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
             size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1,
             cpu_impl impl = cpu_impl::best);

@@ -22,7 +22,10 @@ export interface KernelsBinding {
   quantizeActivation(type: number, values: Float32Array, opts?: { impl?: Impl }): Uint8Array;
   dequantize(type: number, bytes: Uint8Array, n: number): Float32Array;
   vecDot(type: number, weightsRow: Uint8Array, x: Float32Array, opts?: { impl?: Impl }): number;
-  /** order: Q4_0/Q4_K only, ggml's interleaved-kernel order for one row ('gemv') or a group of four ('gemm'). */
+  /**
+   * order: for Q4_0/Q4_K, ggml's interleaved-kernel order for one row ('gemv') or a group of four
+   * ('gemm'); for F32, 'gemm' is llamafile's sgemm order (batches of two or more).
+   */
   vecDotQuantized(
     type: number,
     weightsRow: Uint8Array,
