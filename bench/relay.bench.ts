@@ -18,6 +18,7 @@
  *   ABI_RELAY_M=100 npm run bench -- relay # one M
  *   ABI_RELAY_PROFILE=throughput|latency … # that phase's abi runs with --cpu-prof (profile in bench/results/)
  *   ABI_RELAY_RING_BYTES=16384 …           # abi runs with recovery.session.ringBytes set (memory per stream)
+ *   ABI_RELAY_NODE_FLAGS='--optimize-for-size' …  # node flags for the abi child only
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,8 +30,13 @@ import { fileURLToPath } from 'node:url';
 import { createParser } from 'eventsource-parser';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const RESULTS = new URL(`./results/relay${process.env.ABI_RELAY_RING_BYTES ? `-ring${process.env.ABI_RELAY_RING_BYTES}` : ''}.json`, import.meta.url);
+const RESULTS = new URL(
+  `./results/relay${process.env.ABI_RELAY_RING_BYTES ? `-ring${process.env.ABI_RELAY_RING_BYTES}` : ''}${process.env.ABI_RELAY_NODE_FLAGS ? '-flags' : ''}.json`,
+  import.meta.url,
+);
 const CLK_TCK = 100;
+/** Node/V8 flags for the abi child only (e.g. `--optimize-for-size`); unset = Node's defaults. */
+const NODE_FLAGS = (process.env.ABI_RELAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 /** Session replay buffer per stream (recovery.session.ringBytes); unset = the default. */
 const RING_BYTES = process.env.ABI_RELAY_RING_BYTES ? Number(process.env.ABI_RELAY_RING_BYTES) : undefined;
 
@@ -265,7 +271,7 @@ async function startAbi(upstreamUrl: string, dir: string, profile: boolean): Pro
     }),
   );
   const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./results/', import.meta.url))}`] : []), join(ROOT, 'bin/abi.js'), 'serve', '--config', configPath, '--port', '0'];
-  const proc = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ABI_LOG_LEVEL: 'warn' } });
+  const proc = spawn(process.execPath, [...NODE_FLAGS, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ABI_LOG_LEVEL: 'warn' } });
   const m = await waitForLine(proc, /abi listening on (http:\/\/\S+)/);
   return { proc, url: m[1]! };
 }
@@ -388,7 +394,8 @@ export default async function relayBench(): Promise<void> {
     bench: 'relay',
     date: new Date().toISOString(),
     node: process.version,
-    command: `${RING_BYTES ? `ABI_RELAY_RING_BYTES=${RING_BYTES} ` : ''}npm run bench -- relay`,
+    command: `${RING_BYTES ? `ABI_RELAY_RING_BYTES=${RING_BYTES} ` : ''}${NODE_FLAGS.length ? `ABI_RELAY_NODE_FLAGS='${NODE_FLAGS.join(' ')}' ` : ''}npm run bench -- relay`,
+    nodeFlags: NODE_FLAGS,
     ringBytes: RING_BYTES ?? 'default',
     targets: { relayedOverDirect: '>= 0.5', addedTtftP99MsAt100: '<= 2', peakRssMbAt1000: '<= 100' },
     machine: '2-core x86-64 Debian 12 (shared with other work while measuring)',
