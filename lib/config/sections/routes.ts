@@ -23,8 +23,17 @@ export interface RouteConfig {
   targets: RouteTargetConfig[];
 }
 
+/** Compiled route globs: routes are matched on every request, and a config holds a handful of them. */
+const globs = new Map<string, RegExp>();
+
 function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+  let re = globs.get(glob);
+  if (!re) {
+    re = new RegExp(`^${glob.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+    if (globs.size >= 1024) globs.clear();
+    globs.set(glob, re);
+  }
+  return re;
 }
 
 /** The route for a requested model: an exact match first, else the first wildcard route that matches. */
