@@ -4,7 +4,8 @@
  * dashboards depend on them. Recovery registers its breaker, retry, fallback and resume metrics on
  * the same registry (lib/recovery), so those names are not defined here.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { TokenHistogram } from './token-histogram.js';
 
 /** Latency buckets in seconds: sub-millisecond relay overhead up to slow upstream first tokens. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -37,20 +38,21 @@ export function createMetrics(opts: MetricsOptions = {}) {
     labelNames: ['backend'] as const,
     registers,
   });
-  const timeToFirstToken = new Histogram({
-    name: `${p}time_to_first_token_seconds`,
-    help: 'Time from the start of a generation to its first output token, per backend.',
-    labelNames: ['backend'] as const,
-    buckets: LATENCY_BUCKETS,
+  // One observation per token: TokenHistogram, not prom-client's Histogram (see token-histogram.ts).
+  const timeToFirstToken = new TokenHistogram(
+    `${p}time_to_first_token_seconds`,
+    'Time from the start of a generation to its first output token, per backend.',
+    'backend',
+    LATENCY_BUCKETS,
     registers,
-  });
-  const interTokenLatency = new Histogram({
-    name: `${p}inter_token_latency_seconds`,
-    help: 'Time between consecutive output tokens of a stream, per backend.',
-    labelNames: ['backend'] as const,
-    buckets: LATENCY_BUCKETS,
+  );
+  const interTokenLatency = new TokenHistogram(
+    `${p}inter_token_latency_seconds`,
+    'Time between consecutive output tokens of a stream, per backend.',
+    'backend',
+    LATENCY_BUCKETS,
     registers,
-  });
+  );
   const tokensStreamed = new Counter({ name: `${p}tokens_streamed_total`, help: 'Output tokens relayed, per backend.', labelNames: ['backend'] as const, registers });
   const upstreamErrors = new Counter({
     name: `${p}upstream_errors_total`,
@@ -93,8 +95,8 @@ export function createMetrics(opts: MetricsOptions = {}) {
     // Call-style helpers (the server's ServerMetrics shape).
     request: (route: string, method: string, status: number) => httpRequests.inc({ route, method, status: String(status) }),
     streamsActive: (n: number) => activeStreams.set(n),
-    firstToken: (backend: string, seconds: number) => timeToFirstToken.observe({ backend }, seconds),
-    interToken: (backend: string, seconds: number) => interTokenLatency.observe({ backend }, seconds),
+    firstToken: (backend: string, seconds: number) => timeToFirstToken.observe(backend, seconds),
+    interToken: (backend: string, seconds: number) => interTokenLatency.observe(backend, seconds),
     tokens: (backend: string, n: number) => tokensStreamed.inc({ backend }, n),
     upstreamError: (backend: string, type: string) => upstreamErrors.inc({ backend, type }),
     limited: (kind: string) => rateLimited.inc({ kind }),

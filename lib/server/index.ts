@@ -177,16 +177,6 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
   if (options.metrics) metrics = options.metrics;
   else {
     const m = createMetrics();
-    // Per-token observations use cached label children: no label hashing on the relay's hot path.
-    const ttft = new Map<string, { observe(v: number): void }>();
-    const itl = new Map<string, { observe(v: number): void }>();
-    const child = (cache: typeof ttft, h: typeof m.timeToFirstToken, backend: string) => {
-      let c = cache.get(backend);
-      if (!c) cache.set(backend, (c = h.labels({ backend })));
-      return c;
-    };
-    m.firstToken = (backend, seconds) => child(ttft, m.timeToFirstToken, backend).observe(seconds);
-    m.interToken = (backend, seconds) => child(itl, m.interTokenLatency, backend).observe(seconds);
     // Breaker gauges are read at scrape time from whichever config generation is current.
     const currentBreakers = { health: () => runtime?.breakers?.health() ?? {} } as unknown as BreakerRegistry;
     registerRecoveryMetrics(m.registry, recoveryEvents, currentBreakers);
