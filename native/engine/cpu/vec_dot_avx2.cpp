@@ -1,5 +1,7 @@
 // AVX2/FMA dot products and activation quantizers. Integer kernels compute exactly the scalar
-// reference's integer sums; only the order of f32 scaling and accumulation differs.
+// reference's integer sums. The f32 steps are llama.cpp's (quant.hpp): where the reference takes
+// them too (F32, the interleaved Q4_0/Q4_K orders) results are bit-identical to it; the plain
+// quantized kernels take ggml's x86 AVX2 order, which their generic references do not.
 #include <immintrin.h>
 
 #include <cmath>
@@ -405,7 +407,7 @@ void tile_k_4_5(int64_t n, const Block *a, const uint8_t *x, size_t x_stride, fl
         alignas(16) int mins_c[V][4];
         for (int v = 0; v < V; ++v) {
             prod[v] = k_min_products(mins, yb[v]->bsums);
-            _mm_store_si128(reinterpret_cast<__m128i *>(mins_c[v]), prod[v]);
+            if constexpr (order == k_order::gemm) _mm_store_si128(reinterpret_cast<__m128i *>(mins_c[v]), prod[v]);
         }
         __m256i sumi[V];
         for (int v = 0; v < V; ++v) sumi[v] = _mm256_setzero_si256();
