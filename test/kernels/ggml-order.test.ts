@@ -95,6 +95,20 @@ describe.runIf(k.hasAvx2())('kernels in llama.cpp order: AVX2 bit-identical to t
     }
   });
 
+  it('packed Q4_0 (the engine\'s block_q4_0x8 copy) gives the row-major matvec/matmul bit for bit, any split', () => {
+    const rows = 40;
+    const cols = 1024;
+    const w = k.quantize(T.Q4_0!, gaussian(rows * cols, 21));
+    const xs = gaussian(3 * cols, 22);
+    for (const impl of ['scalar', 'avx2'] as const) {
+      const plain = k.matvec(T.Q4_0!, w, rows, cols, xs.subarray(0, cols), { impl });
+      expect(Array.from(k.matvec(T.Q4_0!, w, rows, cols, xs.subarray(0, cols), { impl, packed: true }))).toEqual(Array.from(plain));
+      const part = k.matvec(T.Q4_0!, w, rows, cols, xs.subarray(0, cols), { impl, packed: true, r0: 8, r1: 24 });
+      for (let r = 0; r < rows; r++) expect(part[r], `row ${r}`).toBe(r >= 8 && r < 24 ? plain[r] : 0);
+      expect(Array.from(k.matmul(T.Q4_0!, w, rows, cols, xs, 3, { impl, packed: true }))).toEqual(Array.from(k.matmul(T.Q4_0!, w, rows, cols, xs, 3, { impl })));
+    }
+  });
+
   for (const lanes of [16, 8] as const) {
     it(`swiglu (${lanes}-lane build): bit-identical on every length and on saturating, tiny and signed-zero inputs`, () => {
       const specials = [0, -0, 1e-30, -1e-30, 88.5, -88.5, 89, -89, 103.9, -104, 150, -150, 300, -300, 1e6, -1e6];

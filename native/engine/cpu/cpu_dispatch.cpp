@@ -319,6 +319,36 @@ void matvec(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64
                    static_cast<const uint8_t *>(x_act), 0, 1, y, 0, r0, r1);
 }
 
+void matvec_q4_0_x8(const void *packed, int64_t rows, int64_t cols, const void *x_act, float *y, int64_t r0, int64_t r1,
+                    cpu_impl impl) {
+    matmul_q4_0_x8(packed, rows, cols, x_act, 0, 1, y, 0, r0, r1, impl);
+}
+
+void matmul_q4_0_x8(const void *packed, int64_t rows, int64_t cols, const void *x_act, size_t x_stride, int64_t n_vec,
+                    float *y, int64_t y_stride, int64_t r0, int64_t r1, cpu_impl impl) {
+    if (r0 < 0 || r1 > rows || r0 % 8 != 0 || rows % 8 != 0) return;
+    const int64_t nb = cols / qk4_0;
+    const auto *groups = static_cast<const block_q4_0x8 *>(packed);
+    const auto *xs = static_cast<const uint8_t *>(x_act);
+    const bool simd = resolve(impl) == cpu_impl::avx2;
+    // One group (8 rows, ≤ a few KiB) at a time for every vector: it stays in L1 meanwhile.
+    for (int64_t r = r0; r < r1; r += 8) {
+        const block_q4_0x8 *g = groups + (r / 8) * nb;
+        int64_t v = 0;
+        if (simd) {
+            for (; v + 2 <= n_vec; v += 2)
+                avx2::vec_dot_q4_0_x8_2(cols, g, xs + v * x_stride, x_stride, y + v * y_stride + r, y_stride);
+            for (; v < n_vec; ++v)
+                avx2::vec_dot_q4_0_x8_1(cols, g, xs + v * x_stride, x_stride, y + v * y_stride + r, y_stride);
+        } else {
+            for (; v < n_vec; ++v) {
+                vec_dot_q4_0_x8_ref(cols, g, reinterpret_cast<const block_q8_0 *>(xs + v * x_stride),
+                                    y + v * y_stride + r);
+            }
+        }
+    }
+}
+
 void matmul(ggml_type type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, const void *x_act,
             size_t x_stride, int64_t n_vec, float *y, int64_t y_stride, int64_t r0, int64_t r1, cpu_impl impl) {
     if (r0 < 0 || r1 > rows) return;

@@ -51,6 +51,11 @@ void vec_dot_q4_K_q8_K_interleaved_gemm_1x4(int64_t n, const void *w, size_t row
 void vec_dot_q4_K_q8_K_interleaved_1x4(int64_t n, const void *w, size_t row_bytes, const void *x, size_t x_stride,
                                        float *out, int64_t out_stride);
 
+// One packed Q4_0 group (block_q4_0x8, 8 rows) × 1 or 2 activations (x_stride bytes apart):
+// out[v·out_stride + r], bit-identical to vec_dot_q4_0_x8_ref.
+void vec_dot_q4_0_x8_1(int64_t n, const void *group, const void *x, size_t x_stride, float *out, int64_t out_stride);
+void vec_dot_q4_0_x8_2(int64_t n, const void *group, const void *x, size_t x_stride, float *out, int64_t out_stride);
+
 // Activation quantizers. Q8_0 rounds half to even with scale 127/amax, as ggml's AVX2
 // quantize_row_q8_0 does (the reference rounds half away from zero), so values that land exactly
 // on .5 may differ by one level from quantize_row_q8_0_ref.

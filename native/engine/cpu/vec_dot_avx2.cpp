@@ -290,7 +290,57 @@ void tile_q4_0_q8_0_interleaved(int64_t n, const uint8_t *w, size_t row_bytes, c
     }
 }
 
+// The packed counterpart of tile_q4_0_q8_0_interleaved<8, V>: the eight rows' blocks sit side by
+// side, so the group streams linearly and the next blocks are prefetched a group-block ahead.
+template <int V>
+void tile_q4_0_x8(int64_t n, const block_q4_0x8 *g, const uint8_t *x, size_t x_stride, float *out, int64_t out_stride) {
+    __m256 acc[V];
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / qk4_0; ++i) {
+        const char *ahead = reinterpret_cast<const char *>(g + i + 8);
+        for (size_t off = 0; off < sizeof(block_q4_0x8); off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+        __m256i qy[V], offset[V];
+        __m256 dy[V];
+        for (int v = 0; v < V; ++v) {
+            const block_q8_0 *yb = reinterpret_cast<const block_q8_0 *>(x + v * x_stride) + i;
+            qy[v] = load32(yb->qs);
+            offset[v] = _mm256_maddubs_epi16(eight, qy[v]);
+            dy[v] = _mm256_set1_ps(half(yb->d));
+        }
+        auto row_sum = [&](int v, const __m256i &q) {
+            return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, qy[v]), offset[v]), ones);
+        };
+        __m256i pairs[V][2], quads[V][2];
+        for (int p = 0; p < 4; ++p) {
+            const __m256i q0 = unpack_nibbles16(g[i].qs + 32 * p), q1 = unpack_nibbles16(g[i].qs + 32 * p + 16);
+            for (int v = 0; v < V; ++v) {
+                pairs[v][p & 1] = _mm256_hadd_epi32(row_sum(v, q0), row_sum(v, q1));
+                if (p & 1) quads[v][p >> 1] = _mm256_hadd_epi32(pairs[v][0], pairs[v][1]);
+            }
+        }
+        const __m256 dwv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(g[i].d)));
+        for (int v = 0; v < V; ++v) {
+            const __m256i total = _mm256_add_epi32(_mm256_permute2x128_si256(quads[v][0], quads[v][1], 0x20),
+                                                   _mm256_permute2x128_si256(quads[v][0], quads[v][1], 0x31));
+            acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(dwv, dy[v]), acc[v]);
+        }
+    }
+    for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + v * out_stride, acc[v]);
+}
+
 }  // namespace
+
+void vec_dot_q4_0_x8_1(int64_t n, const void *group, const void *x, size_t x_stride, float *out, int64_t out_stride) {
+    tile_q4_0_x8<1>(n, static_cast<const block_q4_0x8 *>(group), static_cast<const uint8_t *>(x), x_stride, out,
+                    out_stride);
+}
+
+void vec_dot_q4_0_x8_2(int64_t n, const void *group, const void *x, size_t x_stride, float *out, int64_t out_stride) {
+    tile_q4_0_x8<2>(n, static_cast<const block_q4_0x8 *>(group), static_cast<const uint8_t *>(x), x_stride, out,
+                    out_stride);
+}
 
 float vec_dot_q8_0_q8_0(int64_t n, const void *w, const void *x) {
     float out;

@@ -9,6 +9,10 @@ namespace {
 constexpr int64_t row_grain = 16;
 }  // namespace
 
+bool weight_packs(const weight &w) {
+    return w.type == quant::ggml_type::Q4_0 && quant::ggml_interleaves(w.type, w.rows);
+}
+
 bool weight_type_supported(quant::ggml_type type) {
     return quant::type_traits(type).supported;
 }
@@ -38,7 +42,10 @@ void matmul(thread_pool &pool, const weight &w, const activations &act, float *y
         int64_t r0, r1;
         thread_pool::split(w.rows, row_grain, ith, nth, &r0, &r1);
         if (r0 >= r1) return;
-        if (act.n_vec == 1) {
+        if (w.packed != nullptr) {
+            quant::matmul_q4_0_x8(w.packed, w.rows, w.cols, act.bytes.data(), act.stride, act.n_vec, y, y_stride, r0,
+                                  r1);
+        } else if (act.n_vec == 1) {
             quant::matvec(w.type, w.data, w.row_bytes, w.rows, w.cols, act.bytes.data(), y, r0, r1);
         } else {
             quant::matmul(w.type, w.data, w.row_bytes, w.rows, w.cols, act.bytes.data(), act.stride, act.n_vec, y,

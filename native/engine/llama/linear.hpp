@@ -20,7 +20,12 @@ struct weight {
     int64_t cols = 0;                               // elements per row (ne[0])
     int64_t rows = 0;                               // number of rows (ne[1])
     size_t row_bytes = 0;                           // bytes per row
+    const uint8_t *packed = nullptr;                // Q4_0 with rows % 8 == 0: block_q4_0x8 copy, used by matmul
 };
+
+// The weights matmul should read from a packed copy (see quant::block_q4_0x8): Q4_0 matrices that
+// llama.cpp repacks too, so the packed kernels take its interleaved order.
+bool weight_packs(const weight &w);
 
 // True when the CPU kernels can multiply (and dequantize) this type.
 bool weight_type_supported(quant::ggml_type type);

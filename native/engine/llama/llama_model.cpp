@@ -164,6 +164,18 @@ std::shared_ptr<llama_model> llama_model::load(const std::string &path) {
         l.w_up = ld.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
         l.w_down = ld.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
     }
+    // llama.cpp repacks such Q4_0 matrices at load into 8-row groups, and so do we: the packed copy
+    // streams linearly (one read stream per 8 rows instead of eight), which decode is bound by.
+    auto pack = [&](weight &w) {
+        if (!weight_packs(w)) return;
+        std::vector<uint8_t> &buf = model->packed_weights.emplace_back(w.row_bytes * w.rows);
+        quant::pack_q4_0_x8(w.data, w.row_bytes, w.rows, w.cols, buf.data());
+        w.packed = buf.data();
+    };
+    pack(model->output);
+    for (llama_layer &l : model->layers) {
+        for (weight *w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack(*w);
+    }
     return model;
 }
 

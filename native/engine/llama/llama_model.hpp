@@ -44,6 +44,8 @@ struct llama_model {
     bool tied_output = false;
     std::vector<llama_layer> layers;
     std::vector<std::string> warnings;  // non-fatal load notes (e.g. missing eps key)
+    // Packed copies of the Q4_0 matrices matmul reads packed (weight::packed points in here).
+    std::vector<std::vector<uint8_t>> packed_weights;
 
     // Loads and validates; throws gguf::gguf_error naming the file and the offending key/tensor.
     static std::shared_ptr<llama_model> load(const std::string &path);

@@ -230,6 +230,22 @@ Napi::Value vec_dot(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), abi::quant::vec_dot(type, n, row.data(), act.data(), impl));
 }
 
+// { packed?: true } at position i: run matvec/matmul on the block_q4_0x8 copy of a Q4_0 matrix (as
+// the engine does for rows % 8 == 0), packed here from the row-major bytes.
+bool opt_packed(const Napi::CallbackInfo &info, size_t i, ggml_type type, int64_t rows, const uint8_t *w,
+                size_t row_bytes, int64_t cols, std::vector<uint8_t> *packed) {
+    if (info.Length() <= i || !info[i].IsObject()) return true;
+    const Napi::Value v = info[i].As<Napi::Object>().Get("packed");
+    if (v.IsUndefined() || (v.IsBoolean() && !v.As<Napi::Boolean>().Value())) return true;
+    if (type != ggml_type::Q4_0 || rows % 8 != 0) {
+        abi::throw_error(info.Env(), invalid_arg, "kernels: packed needs a Q4_0 matrix of rows % 8 == 0");
+        return false;
+    }
+    packed->resize(row_bytes * static_cast<size_t>(rows));
+    abi::quant::pack_q4_0_x8(w, row_bytes, rows, cols, packed->data());
+    return true;
+}
+
 // Optional integer option `key` of the options object at position i, in [lo, hi].
 bool opt_range(const Napi::CallbackInfo &info, size_t i, const char *key, int64_t lo, int64_t hi, int64_t *out) {
     if (info.Length() <= i || !info[i].IsObject()) return true;
@@ -345,8 +361,8 @@ Napi::Value dot_f16_ggml(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), r);
 }
 
-// matvec(type, weights, rows, cols, x, { impl?, r0?, r1? }) → Float32Array(rows), single-threaded;
-// rows outside [r0, r1) are left 0 (how the engine's threads split the work).
+// matvec(type, weights, rows, cols, x, { impl?, r0?, r1?, packed? }) → Float32Array(rows),
+// single-threaded; rows outside [r0, r1) are left 0 (how the engine's threads split the work).
 Napi::Value matvec(const Napi::CallbackInfo &info) {
     ggml_type type;
     Napi::Uint8Array w;
@@ -383,7 +399,13 @@ Napi::Value matvec(const Napi::CallbackInfo &info) {
     std::vector<uint8_t> act(abi::quant::activation_size(type, cols) + 1);
     abi::quant::quantize_activation(type, x.Data(), act.data(), cols, impl);
     Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(rows));
-    abi::quant::matvec(type, weights, row_bytes, rows, cols, act.data(), y.Data(), r0, r1, impl);
+    std::vector<uint8_t> packed;
+    if (!opt_packed(info, 5, type, rows, weights, row_bytes, cols, &packed)) return info.Env().Undefined();
+    if (!packed.empty()) {
+        abi::quant::matvec_q4_0_x8(packed.data(), rows, cols, act.data(), y.Data(), r0, r1, impl);
+    } else {
+        abi::quant::matvec(type, weights, row_bytes, rows, cols, act.data(), y.Data(), r0, r1, impl);
+    }
     return y;
 }
 
@@ -427,7 +449,14 @@ Napi::Value matmul(const Napi::CallbackInfo &info) {
         abi::quant::quantize_activation(type, xs.Data() + v * cols, act.data() + v * stride, cols, impl);
     }
     Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(y_elems));
-    abi::quant::matmul(type, weights, row_bytes, rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows, impl);
+    std::vector<uint8_t> packed;
+    if (!opt_packed(info, 6, type, rows, weights, row_bytes, cols, &packed)) return info.Env().Undefined();
+    if (!packed.empty()) {
+        abi::quant::matmul_q4_0_x8(packed.data(), rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows, impl);
+    } else {
+        abi::quant::matmul(type, weights, row_bytes, rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows,
+                           impl);
+    }
     return y;
 }
 

@@ -738,6 +738,37 @@ float vec_dot_q4_0_q8_0_interleaved_ref(int64_t n, const block_q4_0 *x, const bl
     return sum;
 }
 
+void pack_q4_0_x8(const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *dst) {
+    const int64_t nb = cols / qk4_0;
+    auto *out = static_cast<block_q4_0x8 *>(dst);
+    for (int64_t g = 0; g < rows / 8; ++g) {
+        for (int r = 0; r < 8; ++r) {
+            const auto *row =
+                reinterpret_cast<const block_q4_0 *>(static_cast<const uint8_t *>(w) + (8 * g + r) * row_bytes);
+            for (int64_t b = 0; b < nb; ++b) {
+                out[g * nb + b].d[r] = row[b].d;
+                std::memcpy(out[g * nb + b].qs + r * qk4_0 / 2, row[b].qs, qk4_0 / 2);
+            }
+        }
+    }
+}
+
+void vec_dot_q4_0_x8_ref(int64_t n, const block_q4_0x8 *x, const block_q8_0 *y, float *out) {
+    for (int r = 0; r < 8; ++r) {
+        float sum = 0.0f;
+        for (int64_t b = 0; b < n / qk4_0; ++b) {
+            const uint8_t *qs = x[b].qs + r * qk4_0 / 2;
+            int sumi = 0;
+            for (int j = 0; j < qk4_0 / 2; ++j) {
+                sumi += ((qs[j] & 0x0F) - 8) * y[b].qs[j];
+                sumi += ((qs[j] >> 4) - 8) * y[b].qs[j + qk4_0 / 2];
+            }
+            sum = std::fma(static_cast<float>(sumi), fp16_to_fp32(x[b].d[r]) * fp16_to_fp32(y[b].d), sum);
+        }
+        out[r] = sum;
+    }
+}
+
 float vec_dot_q4_K_q8_K_interleaved_ref(int64_t n, const block_q4_K *x, const block_q8_K *y) {
     float sum = 0.0f, sum_mins = 0.0f;
     for (int64_t b = 0; b < n / qk_k; ++b) {

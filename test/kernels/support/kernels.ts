@@ -47,10 +47,11 @@ export interface KernelsBinding {
     rows: number,
     cols: number,
     x: Float32Array,
-    opts?: { impl?: Impl; r0?: number; r1?: number },
+    opts?: { impl?: Impl; r0?: number; r1?: number; packed?: boolean },
   ): Float32Array;
   /** nVec activations back to back in xs; the result is vector-major: y[v * rows + r]. */
-  matmul(type: number, weights: Uint8Array, rows: number, cols: number, xs: Float32Array, nVec: number, opts?: { impl?: Impl }): Float32Array;
+  /** packed: Q4_0 with rows % 8 == 0 only, through the engine's block_q4_0x8 copy (same results). */
+  matmul(type: number, weights: Uint8Array, rows: number, cols: number, xs: Float32Array, nVec: number, opts?: { impl?: Impl; packed?: boolean }): Float32Array;
   rowSize(type: number, n: number): number;
   typeInfo(type: number): TypeInfo;
   hasAvx2(): boolean;
