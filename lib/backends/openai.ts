@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher, Pool } from 'undici';
 import type { ConfigReader, SecretLike } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
+import { bodyBatches } from './body-batches.js';
 import { BackendError, classifyHttpError, defaultRetryable, scrubSecrets } from './errors.js';
 import { checkHeaderMap, createUpstreamPool, endpointPath, readBodyText, readHttpBaseUrl, toBackendError } from './http-client.js';
 import type { BackendDeps, BackendTypeDefinition } from './registry.js';
@@ -120,7 +121,7 @@ export class OpenAIBackend implements Backend {
     for await (const batch of this.streamBatches(request, signal)) yield* batch;
   }
 
-  /** The events of each upstream network read as one batch. */
+  /** The events of the upstream's network reads in batches: all that arrived since the last pull. */
   async *streamBatches(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent[]> {
     const state = { responseStarted: false, afterFirstToken: false, timedOut: false };
     const controller = new AbortController();
@@ -160,14 +161,10 @@ export class OpenAIBackend implements Backend {
         }
         const decoder = new OpenAIStreamDecoder(this.name, request.model, () => this.secrets());
         try {
-          for await (const chunk of res.body) {
-            const events = decoder.push(chunk as Buffer);
-            if (events.length > 0) {
-              if (!state.afterFirstToken) state.afterFirstToken = events.some((e) => e.type !== 'finish' && e.type !== 'usage' && e.type !== 'start');
-              yield events;
-            }
-            // An in-band error ends the stream now, even if the upstream keeps the connection open.
-            if (decoder.failed) decoder.end();
+          // An in-band error ends the stream at once, even if the upstream keeps the connection open.
+          for await (const events of bodyBatches(res.body, (chunk) => decoder.push(chunk), () => decoder.failed)) {
+            if (!state.afterFirstToken) state.afterFirstToken = events.some((e) => e.type !== 'finish' && e.type !== 'usage' && e.type !== 'start');
+            yield events;
           }
         } finally {
           if (decoder.skipped > 0) {

@@ -159,10 +159,16 @@ export class StreamRun {
             session.append(payload);
             appended = true;
           }
+          // Checked per event, not per batch: a batch may be larger than the session's buffer, and
+          // events a reader has not seen must never be dropped to make room.
+          if (appended && session.aboveHighWater) {
+            this.wakeData();
+            appended = false;
+            await this.waitForReaders(signal);
+          }
         }
         // One wake-up per batch: readers then write the whole batch in one socket write.
         if (appended) this.wakeData();
-        if (session.aboveHighWater) await this.waitForReaders(signal);
       }
       if (signal.aborted) throw signal.reason;
       if (!this.startInfo) this.begin(session.meta.model as string);

@@ -1,0 +1,78 @@
+import type { Readable } from 'node:stream';
+
+/** Turns one network chunk of a response body into events; may throw to end the stream with an error. */
+export type ChunkDecoder<T> = (chunk: Buffer) => T[];
+
+/** Decoded events queued while the consumer is busy; above this the body is paused (TCP backpressure). */
+const MAX_PENDING = 1024;
+
+/**
+ * Reads a streaming response body by 'data' events and yields the decoded events in batches: all
+ * that arrived since the consumer last pulled. Compared with `for await` over the body (the stream's
+ * async iterator: a read and a generator step per network chunk) this costs one emit per chunk and
+ * one async step per pull, and reads that land while the consumer is busy share one batch.
+ *
+ * The body is paused while MAX_PENDING events wait, so a consumer that stops pulling (a slow client
+ * downstream) slows the upstream through TCP instead of buffering. A decoder error is thrown after
+ * the events decoded before it; `stopAfter()` true after a chunk ends the stream there (an in-band
+ * error the upstream keeps the connection open after). A body error is thrown as it is.
+ */
+export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, stopAfter: () => boolean = () => false): AsyncGenerator<T[]> {
+  let pending: T[] = [];
+  let failure: { error: unknown } | undefined;
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (chunk: Buffer): void => {
+    if (failure || ended) return;
+    try {
+      const events = decode(chunk);
+      for (let i = 0; i < events.length; i++) pending.push(events[i]!);
+      if (stopAfter()) ended = true;
+    } catch (error) {
+      failure = { error };
+    }
+    if (failure || ended || pending.length >= MAX_PENDING) body.pause();
+    notify();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    notify();
+  };
+  const onError = (error: unknown): void => {
+    failure ??= { error };
+    notify();
+  };
+  const onClose = (): void => {
+    // Closed without 'end' or 'error' (destroyed): nothing more will come.
+    if (!ended && !failure) failure = { error: body.errored ?? new Error('response body closed before its end') };
+    notify();
+  };
+  body.on('data', onData);
+  body.on('end', onEnd);
+  body.on('error', onError);
+  body.on('close', onClose);
+  try {
+    for (;;) {
+      if (pending.length > 0) {
+        const batch = pending;
+        pending = [];
+        if (!failure && !ended && body.isPaused()) body.resume();
+        yield batch;
+        continue;
+      }
+      if (failure) throw failure.error;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    body.off('data', onData);
+    body.off('end', onEnd);
+    body.off('error', onError);
+    body.off('close', onClose);
+  }
+}
