@@ -4,6 +4,8 @@
  * synthetic TinyLlama-1.1B-shaped models in Q4_0 and Q8_0 (written to a temp dir, deleted after).
  * Also measures the machine's memory bandwidth (large buffer copies) and reports the fraction of it
  * that decode uses (weight bytes streamed per token × tokens/s). Results: bench/results/engine.json.
+ * Both engines hold the model at once and alternate their repeats (median of 5 each), so load from
+ * other processes on a shared machine biases neither side.
  *
  * Env: ABI_BENCH_THREADS (default 1), ABI_BENCH_SKIP_LARGE=1
  * to run stories260K only.
@@ -19,7 +21,7 @@ import { ensureOracle, oracleDir, stories260K } from '../test/models/oracle.js';
 
 const PROMPT_TOKENS = 128;
 const DECODE_TOKENS = 48;
-const REPEATS = 3;
+const REPEATS = 5;
 
 interface Side {
   ppTokensPerSec: number;
@@ -62,25 +64,29 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function runAbi(path: string, threads: number, ids: number[]): Promise<Side> {
+/** One engine with a model loaded: one pp + decode measurement per call, then close. */
+interface Runner {
+  repeat(r: number): Promise<{ pp: number; tg: number }>;
+  close(): Promise<void>;
+}
+
+async function openAbi(path: string, threads: number, ids: number[]): Promise<Runner> {
   const model = LocalModel.load(path, { threads, contextLength: 512, batchSize: 512 });
-  try {
-    const pp: number[] = [];
-    const tg: number[] = [];
-    model.evaluate(ids.slice(0, 8), true); // warm-up: page in the weights
-    for (let r = 0; r < REPEATS; r++) {
+  model.evaluate(ids.slice(0, 8), true); // warm-up: page in the weights
+  return {
+    async repeat(r) {
       const t0 = performance.now();
       model.evaluate(ids, true);
-      pp.push((ids.length * 1000) / (performance.now() - t0));
+      const pp = (ids.length * 1000) / (performance.now() - t0);
       const gen = model.generate({ promptTokens: [1, 259 + r], maxTokens: DECODE_TOKENS, temperature: 0, ignoreEos: true });
       for await (const _chunk of gen);
       const result = await gen.result();
-      tg.push(((result.completionTokens - 1) * 1000) / result.timings.decodeMs);
-    }
-    return { ppTokensPerSec: median(pp), decodeTokensPerSec: median(tg) };
-  } finally {
-    model.close();
-  }
+      return { pp, tg: ((result.completionTokens - 1) * 1000) / result.timings.decodeMs };
+    },
+    async close() {
+      model.close();
+    },
+  };
 }
 
 /** The part of node-llama-cpp's API the bench uses (tools/oracle is installed on demand, so tsc must not resolve it). */
@@ -100,24 +106,21 @@ interface NodeLlamaCpp {
   }>;
 }
 
-async function runLlamaCpp(path: string, threads: number, ids: number[]): Promise<Side> {
+async function openLlamaCpp(path: string, threads: number, ids: number[]): Promise<Runner> {
   ensureOracle(); // installs tools/oracle (npm ci --prefix tools/oracle) on first use
   const entry = pathToFileURL(join(oracleDir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href;
   const lib = (await import(entry)) as NodeLlamaCpp;
   const llama = await lib.getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: lib.LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: 512, threads, batchSize: 512 });
-  try {
-    const seq = context.getSequence();
-    const tokens = ids;
-    await seq.evaluateWithoutGeneratingNewTokens(tokens.slice(0, 8));
-    await seq.clearHistory();
-    const pp: number[] = [];
-    const tg: number[] = [];
-    for (let r = 0; r < REPEATS; r++) {
+  const seq = context.getSequence();
+  await seq.evaluateWithoutGeneratingNewTokens(ids.slice(0, 8));
+  await seq.clearHistory();
+  return {
+    async repeat(r) {
       const t0 = performance.now();
-      await seq.evaluateWithoutGeneratingNewTokens(tokens);
-      pp.push((ids.length * 1000) / (performance.now() - t0));
+      await seq.evaluateWithoutGeneratingNewTokens(ids);
+      const pp = (ids.length * 1000) / (performance.now() - t0);
       await seq.clearHistory();
       let n = 0;
       let tFirst = 0;
@@ -125,14 +128,48 @@ async function runLlamaCpp(path: string, threads: number, ids: number[]): Promis
         if (++n === 1) tFirst = performance.now();
         if (n === DECODE_TOKENS) break;
       }
-      tg.push(((DECODE_TOKENS - 1) * 1000) / (performance.now() - tFirst));
+      const tg = ((DECODE_TOKENS - 1) * 1000) / (performance.now() - tFirst);
       await seq.clearHistory();
+      return { pp, tg };
+    },
+    async close() {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
+/**
+ * Both engines loaded at once, their repeats interleaved (and which goes first alternating), so the
+ * shared machine's load drift hits both alike; medians per engine.
+ */
+async function runBoth(path: string, threads: number, ids: number[]): Promise<{ abi: Side; llamaCpp: Side }> {
+  const abi = await openAbi(path, threads, ids);
+  const llamaCpp = await openLlamaCpp(path, threads, ids).catch(async (err: unknown) => {
+    await abi.close();
+    throw err;
+  });
+  try {
+    const a: Array<{ pp: number; tg: number }> = [];
+    const l: Array<{ pp: number; tg: number }> = [];
+    for (let r = 0; r < REPEATS; r++) {
+      if (r % 2 === 0) {
+        a.push(await abi.repeat(r));
+        l.push(await llamaCpp.repeat(r));
+      } else {
+        l.push(await llamaCpp.repeat(r));
+        a.push(await abi.repeat(r));
+      }
     }
-    return { ppTokensPerSec: median(pp), decodeTokensPerSec: median(tg) };
+    const side = (xs: Array<{ pp: number; tg: number }>): Side => ({
+      ppTokensPerSec: median(xs.map((x) => x.pp)),
+      decodeTokensPerSec: median(xs.map((x) => x.tg)),
+    });
+    return { abi: side(a), llamaCpp: side(l) };
   } finally {
-    await context.dispose();
-    await model.dispose();
-    await llama.dispose();
+    await abi.close();
+    await llamaCpp.close();
   }
 }
 
@@ -165,9 +202,8 @@ export default async function engineBench(): Promise<void> {
       const weightBytes = probe.info.weightBytes;
       probe.close();
       const ids = promptIds(m.nVocab);
-      console.log(`${m.name}: ${threads} threads, pp ${PROMPT_TOKENS} tokens, decode ${DECODE_TOKENS} tokens, ${REPEATS} repeats (median)`);
-      const abi = await runAbi(m.path, threads, ids);
-      const llamaCpp = await runLlamaCpp(m.path, threads, ids);
+      console.log(`${m.name}: ${threads} threads, pp ${PROMPT_TOKENS} tokens, decode ${DECODE_TOKENS} tokens, ${REPEATS} interleaved repeats (median)`);
+      const { abi, llamaCpp } = await runBoth(m.path, threads, ids);
       const r: ModelResult = {
         model: m.name,
         fileBytes: statSync(m.path).size,

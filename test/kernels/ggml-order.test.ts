@@ -99,13 +99,14 @@ describe.runIf(k.hasAvx2())('kernels in llama.cpp order: AVX2 bit-identical to t
     const rows = 40;
     const cols = 1024;
     const w = k.quantize(T.Q4_0!, gaussian(rows * cols, 21));
+    const p = k.packQ4_0x8(w, rows, cols);
     const xs = gaussian(3 * cols, 22);
     for (const impl of ['scalar', 'avx2'] as const) {
       const plain = k.matvec(T.Q4_0!, w, rows, cols, xs.subarray(0, cols), { impl });
-      expect(Array.from(k.matvec(T.Q4_0!, w, rows, cols, xs.subarray(0, cols), { impl, packed: true }))).toEqual(Array.from(plain));
-      const part = k.matvec(T.Q4_0!, w, rows, cols, xs.subarray(0, cols), { impl, packed: true, r0: 8, r1: 24 });
+      expect(Array.from(k.matvec(T.Q4_0!, p, rows, cols, xs.subarray(0, cols), { impl, packed: true }))).toEqual(Array.from(plain));
+      const part = k.matvec(T.Q4_0!, p, rows, cols, xs.subarray(0, cols), { impl, packed: true, r0: 8, r1: 24 });
       for (let r = 0; r < rows; r++) expect(part[r], `row ${r}`).toBe(r >= 8 && r < 24 ? plain[r] : 0);
-      expect(Array.from(k.matmul(T.Q4_0!, w, rows, cols, xs, 3, { impl, packed: true }))).toEqual(Array.from(k.matmul(T.Q4_0!, w, rows, cols, xs, 3, { impl })));
+      expect(Array.from(k.matmul(T.Q4_0!, p, rows, cols, xs, 3, { impl, packed: true }))).toEqual(Array.from(k.matmul(T.Q4_0!, w, rows, cols, xs, 3, { impl })));
     }
   });
 

@@ -230,10 +230,10 @@ Napi::Value vec_dot(const Napi::CallbackInfo &info) {
     return Napi::Number::New(info.Env(), abi::quant::vec_dot(type, n, row.data(), act.data(), impl));
 }
 
-// { packed?: true } at position i: run matvec/matmul on the block_q4_0x8 copy of a Q4_0 matrix (as
-// the engine does for rows % 8 == 0), packed here from the row-major bytes.
-bool opt_packed(const Napi::CallbackInfo &info, size_t i, ggml_type type, int64_t rows, const uint8_t *w,
-                size_t row_bytes, int64_t cols, std::vector<uint8_t> *packed) {
+// { packed?: true } at position i: the weights are a Q4_0 matrix (rows % 8 == 0) already in the
+// engine's block_q4_0x8 layout (packQ4_0x8), so matvec/matmul run the packed kernels on them.
+bool opt_packed(const Napi::CallbackInfo &info, size_t i, ggml_type type, int64_t rows, bool *packed) {
+    *packed = false;
     if (info.Length() <= i || !info[i].IsObject()) return true;
     const Napi::Value v = info[i].As<Napi::Object>().Get("packed");
     if (v.IsUndefined() || (v.IsBoolean() && !v.As<Napi::Boolean>().Value())) return true;
@@ -241,8 +241,7 @@ bool opt_packed(const Napi::CallbackInfo &info, size_t i, ggml_type type, int64_
         abi::throw_error(info.Env(), invalid_arg, "kernels: packed needs a Q4_0 matrix of rows % 8 == 0");
         return false;
     }
-    packed->resize(row_bytes * static_cast<size_t>(rows));
-    abi::quant::pack_q4_0_x8(w, row_bytes, rows, cols, packed->data());
+    *packed = true;
     return true;
 }
 
@@ -399,10 +398,10 @@ Napi::Value matvec(const Napi::CallbackInfo &info) {
     std::vector<uint8_t> act(abi::quant::activation_size(type, cols) + 1);
     abi::quant::quantize_activation(type, x.Data(), act.data(), cols, impl);
     Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(rows));
-    std::vector<uint8_t> packed;
-    if (!opt_packed(info, 5, type, rows, weights, row_bytes, cols, &packed)) return info.Env().Undefined();
-    if (!packed.empty()) {
-        abi::quant::matvec_q4_0_x8(packed.data(), rows, cols, act.data(), y.Data(), r0, r1, impl);
+    bool packed;
+    if (!opt_packed(info, 5, type, rows, &packed)) return info.Env().Undefined();
+    if (packed) {
+        abi::quant::matvec_q4_0_x8(weights, rows, cols, act.data(), y.Data(), r0, r1, impl);
     } else {
         abi::quant::matvec(type, weights, row_bytes, rows, cols, act.data(), y.Data(), r0, r1, impl);
     }
@@ -449,15 +448,33 @@ Napi::Value matmul(const Napi::CallbackInfo &info) {
         abi::quant::quantize_activation(type, xs.Data() + v * cols, act.data() + v * stride, cols, impl);
     }
     Napi::Float32Array y = Napi::Float32Array::New(info.Env(), static_cast<size_t>(y_elems));
-    std::vector<uint8_t> packed;
-    if (!opt_packed(info, 6, type, rows, weights, row_bytes, cols, &packed)) return info.Env().Undefined();
-    if (!packed.empty()) {
-        abi::quant::matmul_q4_0_x8(packed.data(), rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows, impl);
+    bool packed;
+    if (!opt_packed(info, 6, type, rows, &packed)) return info.Env().Undefined();
+    if (packed) {
+        abi::quant::matmul_q4_0_x8(weights, rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows, impl);
     } else {
         abi::quant::matmul(type, weights, row_bytes, rows, cols, act.data(), stride, n_vec, y.Data(), rows, 0, rows,
                            impl);
     }
     return y;
+}
+
+// packQ4_0x8(weights, rows, cols) → the block_q4_0x8 copy the engine makes of such a Q4_0 matrix.
+Napi::Value pack_q4_0_x8(const Napi::CallbackInfo &info) {
+    Napi::Uint8Array w;
+    int64_t rows, cols;
+    if (!arg_u8(info, 0, "weights", &w) || !arg_count(info, 1, "rows", &rows) || !arg_count(info, 2, "cols", &cols)) {
+        return info.Env().Undefined();
+    }
+    size_t row_bytes;
+    if (!checked_row_size(info.Env(), ggml_type::Q4_0, cols, &row_bytes)) return info.Env().Undefined();
+    if (rows % 8 != 0 || w.ByteLength() != row_bytes * static_cast<uint64_t>(rows)) {
+        return abi::throw_error(info.Env(), invalid_arg,
+                                "kernels: packQ4_0x8 wants rows % 8 == 0 and rows × row size weight bytes");
+    }
+    Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), w.ByteLength());
+    abi::quant::pack_q4_0_x8(w.Data(), row_bytes, rows, cols, out.Data());
+    return out;
 }
 
 Napi::Value row_size(const Napi::CallbackInfo &info) {
@@ -499,6 +516,7 @@ void init_kernels(Napi::Env env, Napi::Object exports) {
     k.Set("vecDotQuantized", Napi::Function::New(env, vec_dot_quantized, "vecDotQuantized"));
     k.Set("swiglu", Napi::Function::New(env, swiglu, "swiglu"));
     k.Set("dotF16Ggml", Napi::Function::New(env, dot_f16_ggml, "dotF16Ggml"));
+    k.Set("packQ4_0x8", Napi::Function::New(env, pack_q4_0_x8, "packQ4_0x8"));
     k.Set("matvec", Napi::Function::New(env, matvec, "matvec"));
     k.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
     k.Set("rowSize", Napi::Function::New(env, row_size, "rowSize"));

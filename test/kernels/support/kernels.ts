@@ -47,10 +47,13 @@ export interface KernelsBinding {
     rows: number,
     cols: number,
     x: Float32Array,
+    /** packed: the weights are packQ4_0x8's output; the results equal the row-major matrix's. */
     opts?: { impl?: Impl; r0?: number; r1?: number; packed?: boolean },
   ): Float32Array;
   /** nVec activations back to back in xs; the result is vector-major: y[v * rows + r]. */
-  /** packed: Q4_0 with rows % 8 == 0 only, through the engine's block_q4_0x8 copy (same results). */
+  /** The engine's block_q4_0x8 copy of a Q4_0 matrix with rows % 8 == 0 (for `packed: true`). */
+  packQ4_0x8(weights: Uint8Array, rows: number, cols: number): Uint8Array;
+  /** packed: the weights are packQ4_0x8's output; the results equal the row-major matrix's. */
   matmul(type: number, weights: Uint8Array, rows: number, cols: number, xs: Float32Array, nVec: number, opts?: { impl?: Impl; packed?: boolean }): Float32Array;
   rowSize(type: number, n: number): number;
   typeInfo(type: number): TypeInfo;
