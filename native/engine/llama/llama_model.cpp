@@ -1,6 +1,10 @@
 #include "engine/llama/llama_model.hpp"
 
+#include <sys/mman.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <new>
 
 #include "engine/gguf/ggml_type_table.hpp"
 
@@ -166,11 +170,24 @@ std::shared_ptr<llama_model> llama_model::load(const std::string &path) {
     }
     // llama.cpp repacks such Q4_0 matrices at load into 8-row groups, and so do we: the packed copy
     // streams linearly (one read stream per 8 rows instead of eight), which decode is bound by.
+    // Copies of 2 MiB and more live in 2 MiB-aligned blocks advised as transparent huge pages:
+    // decode streams them, and on 4 KiB pages that costs TLB misses (+12 % read rate with huge pages
+    // in a standalone harness here; where THP is off the advice is ignored). Smaller ones stay on
+    // ordinary pages so that tiny models do not take 2 MiB per matrix.
     auto pack = [&](weight &w) {
         if (!weight_packs(w)) return;
-        std::vector<uint8_t> &buf = model->packed_weights.emplace_back(w.row_bytes * w.rows);
-        quant::pack_q4_0_x8(w.data, w.row_bytes, w.rows, w.cols, buf.data());
-        w.packed = buf.data();
+        constexpr size_t huge = size_t{2} << 20;
+        const size_t size = w.row_bytes * w.rows;
+        const size_t align = size >= huge ? huge : 64;
+        const size_t bytes = (size + align - 1) / align * align;
+        auto *buf = static_cast<uint8_t *>(std::aligned_alloc(align, bytes));
+        if (buf == nullptr) throw std::bad_alloc();
+        model->packed_weights.emplace_back(buf);
+#ifdef MADV_HUGEPAGE
+        if (align == huge) madvise(buf, bytes, MADV_HUGEPAGE);
+#endif
+        quant::pack_q4_0_x8(w.data, w.row_bytes, w.rows, w.cols, buf);
+        w.packed = buf;
     };
     pack(model->output);
     for (llama_layer &l : model->layers) {

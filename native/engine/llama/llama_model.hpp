@@ -2,6 +2,7 @@
 // A llama-family model loaded from GGUF: hyper-parameters and weight views that point straight
 // into the mmap'ed file, each in its stored type (nothing is dequantized or copied at load time).
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,7 +46,10 @@ struct llama_model {
     std::vector<llama_layer> layers;
     std::vector<std::string> warnings;  // non-fatal load notes (e.g. missing eps key)
     // Packed copies of the Q4_0 matrices matmul reads packed (weight::packed points in here).
-    std::vector<std::vector<uint8_t>> packed_weights;
+    struct free_deleter {
+        void operator()(uint8_t *p) const { std::free(p); }
+    };
+    std::vector<std::unique_ptr<uint8_t[], free_deleter>> packed_weights;
 
     // Loads and validates; throws gguf::gguf_error naming the file and the offending key/tensor.
     static std::shared_ptr<llama_model> load(const std::string &path);
