@@ -114,6 +114,7 @@ export interface AbiServer {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$|^\/$/;
 /** Placeholder until the WebSocket handshake authenticates. */
 const ANONYMOUS: Principal = { id: 'anonymous', kind: 'anonymous', scopes: [] };
 
@@ -256,10 +257,21 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
     return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
   }
 
-  function pathOf(req: IncomingMessage): { path: string; url: URL } {
+  /**
+   * The request's path, and its URL parsed on first use. A plain path (non-empty segments of
+   * letters, digits, `_` and `-`; no query, dot segments or escapes) is its own normalized pathname,
+   * so the common request skips the WHATWG URL parser; anything else goes through it.
+   */
+  function pathOf(req: IncomingMessage): { path: string; readonly url: URL } {
     const raw = req.url ?? '/';
-    const url = new URL(raw.startsWith('/') ? raw : `/${raw}`, 'http://abi.invalid');
-    return { path: url.pathname, url };
+    let url: URL | undefined;
+    const parse = (): URL => (url ??= new URL(raw.startsWith('/') ? raw : `/${raw}`, 'http://abi.invalid'));
+    return {
+      path: PLAIN_PATH.test(raw) ? raw : parse().pathname,
+      get url() {
+        return parse();
+      },
+    };
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -301,7 +313,9 @@ export function createAbiServer(config: AbiServerConfig, options: AbiServerOptio
       const principal = await rt.auth.authorize(req, path);
       await match.handler(req, res, {
         params: match.params,
-        url: parsed.url,
+        get url() {
+          return parsed.url;
+        },
         requestId,
         principalId: principal.id,
         principal,

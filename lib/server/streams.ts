@@ -65,7 +65,7 @@ export function startStream(ctx: ServerContext, info: RequestInfo, opts: StartSt
     execute: (signal) => runtime.gateway.execute(opts.targets, opts.request, signal),
     observer: {
       attempt: (backend, model, attempt) => {
-        if (info.log.isLevelEnabled('debug')) log().debug({ backend, model, attempt }, 'upstream attempt');
+        if (ctx.logger.isLevelEnabled('debug')) log().debug({ backend, model, attempt }, 'upstream attempt');
       },
       failover: (from, to, reason) => log().warn({ from, to, reason }, 'failover'),
       firstToken: (backend, ms) => {
@@ -84,7 +84,7 @@ export function startStream(ctx: ServerContext, info: RequestInfo, opts: StartSt
         if (backend) ctx.metrics.tokens(backend, tokens);
         ctx.events.emit('stream:end', { requestId: info.requestId, streamId: session.id, ok, backend, tokens, durationMs });
         if (ok) {
-          if (info.log.isLevelEnabled('info')) log().info({ backend, tokens, duration_ms: Math.round(durationMs) }, 'stream finished');
+          if (ctx.logger.isLevelEnabled('info')) log().info({ backend, tokens, duration_ms: Math.round(durationMs) }, 'stream finished');
           return;
         }
         if (error) {
