@@ -81,7 +81,10 @@ async function openAbi(path: string, threads: number, ids: number[]): Promise<Ru
       const gen = model.generate({ promptTokens: [1, 259 + r], maxTokens: DECODE_TOKENS, temperature: 0, ignoreEos: true });
       for await (const _chunk of gen);
       const result = await gen.result();
-      return { pp, tg: ((result.completionTokens - 1) * 1000) / result.timings.decodeMs };
+      // decodeMs spans one forward pass per generated token (the last one's too, whose logits go
+      // unused), so tokens/s is completionTokens / decodeMs; llama.cpp's side counts the passes
+      // between its first and last token.
+      return { pp, tg: (result.completionTokens * 1000) / result.timings.decodeMs };
     },
     async close() {
       model.close();
