@@ -51,8 +51,16 @@ float dot_f16_ggml_avx2(const uint16_t *k, const float *q, int64_t n, int lanes)
         const __m128 t1 = _mm_hadd_ps(t0, t0);
         r = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
     }
+    // The leftovers: products formed 8 at a time (each exactly the scalar f32 product), then added
+    // one by one in double, in order, as ggml's scalar tail adds them.
     double total = r;
-    for (int64_t i = np; i < n; ++i) {
+    int64_t i = np;
+    for (; i + 8 <= n; i += 8) {
+        alignas(32) float p[8];
+        _mm256_store_ps(p, _mm256_mul_ps(load_h8(k + i), _mm256_loadu_ps(q + i)));
+        for (const float v : p) total += static_cast<double>(v);
+    }
+    for (; i < n; ++i) {
         const float p = _cvtsh_ss(k[i]) * q[i];
         total += static_cast<double>(p);
     }
