@@ -25,6 +25,7 @@ function abiRoutes(abi: AbiServer) {
     scope.all('/v1/*', toAbi);
     scope.all('/admin/*', toAbi);
     scope.all('/api/stream', toAbi);
+    scope.get('/api/stream/ws', toAbi); // plain GETs get abi's 400; upgrades go to app.server's 'upgrade'
     scope.get('/health', toAbi);
     scope.get('/metrics', toAbi);
   };
@@ -71,6 +72,9 @@ describe('embedding in Fastify', () => {
     const text = await sseRequest(url, { headers: { ...AUTH, 'content-type': 'text/plain' }, body: 'hello' });
     expect(text.status).toBe(415);
     expectEnvelope(text.json);
+    const plainGet = await sseRequest(`${running.url}/api/stream/ws`, { headers: AUTH });
+    expect(plainGet.status).toBe(400);
+    expect(plainGet.json.error.code).toBe('upgrade_required');
   });
 
   embeddingChecks(() => running);
