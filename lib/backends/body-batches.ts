@@ -1,6 +1,9 @@
 import type { Readable } from 'node:stream';
 
-/** Turns one network chunk of a response body into events; may throw to end the stream with an error. */
+/**
+ * Turns one network chunk of a response body into events, in a fresh array the caller may keep; may
+ * throw to end the stream with an error.
+ */
 export type ChunkDecoder<T> = (chunk: Buffer) => T[];
 
 /** Decoded events queued while the consumer is busy; above this the body is paused (TCP backpressure). */
@@ -31,7 +34,8 @@ export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, s
     if (failure || ended) return;
     try {
       const events = decode(chunk);
-      for (let i = 0; i < events.length; i++) pending.push(events[i]!);
+      if (pending.length === 0) pending = events;
+      else for (let i = 0; i < events.length; i++) pending.push(events[i]!);
       if (stopAfter()) ended = true;
     } catch (error) {
       failure = { error };
