@@ -11,7 +11,6 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AbiServer } from '../../lib/index.js';
 import { sseRequest } from '../support/clients.js';
-import type { FakeOpenAI } from '../support/fake-openai.js';
 import { AUTH, createEmbeddedAbi, embeddingChecks, expectEnvelope, startUpstream, type EmbeddedApp } from './embedding-checks.js';
 
 /** The paths abi serves: /v1/*, /admin/*, /api/stream, /api/stream/ws, /health, /metrics. */
@@ -31,69 +30,69 @@ async function stop(server: http.Server, abi: AbiServer): Promise<void> {
   await new Promise<void>((r) => server.close(() => r()));
 }
 
-describe('embedding in Express: abi before the body parser (the documented layout)', () => {
-  let fake: FakeOpenAI;
+/**
+ * For one describe block: a fake upstream, an abi on it and the Express app `build` makes around
+ * abi, listening; all stopped after the block. The returned function reads them once started.
+ */
+function expressApp(build: (abi: AbiServer) => express.Express): () => EmbeddedApp {
+  let running: EmbeddedApp | undefined;
   let abi: AbiServer;
   let server: http.Server;
-  let running: EmbeddedApp;
-
   beforeAll(async () => {
-    fake = await startUpstream();
+    const fake = await startUpstream();
     ({ abi } = await createEmbeddedAbi(fake));
+    let url: string;
+    ({ server, url } = await listen(build(abi), abi));
+    running = { url, fake };
+  });
+  afterAll(async () => {
+    await stop(server, abi);
+    await running?.fake.close();
+  });
+  return () => running!;
+}
+
+describe('embedding in Express: abi before the body parser (the documented layout)', () => {
+  const app = expressApp((abi) => {
     const app = express();
     // abi reads the body itself, with its own limits and OpenAI-style errors: dispatch before any parser.
     app.use((req: Request, res: Response, next: NextFunction) => (ABI_PATHS.test(req.path) ? abi.handler(req, res) : next()));
     app.use(express.json());
     app.get('/app/hello', (_req, res) => void res.send('hello from express'));
     app.post('/app/echo', (req, res) => void res.json({ echoed: req.body }));
-    let url: string;
-    ({ server, url } = await listen(app, abi));
-    running = { url, fake };
-  });
-  afterAll(async () => {
-    await stop(server, abi);
-    await fake.close();
+    return app;
   });
 
   it("serves the app's own routes, with its JSON parser, next to abi", async () => {
-    expect((await sseRequest(`${running.url}/app/hello`)).raw).toBe('hello from express');
-    const echo = await sseRequest(`${running.url}/app/echo`, { body: { a: [1, 2] } });
+    const { url } = app();
+    expect((await sseRequest(`${url}/app/hello`)).raw).toBe('hello from express');
+    const echo = await sseRequest(`${url}/app/echo`, { body: { a: [1, 2] } });
     expect(echo.json).toEqual({ echoed: { a: [1, 2] } });
     // Unknown non-abi paths stay Express's (its own 404), abi's unknown paths are abi's.
-    expect((await sseRequest(`${running.url}/app/nothing`)).status).toBe(404);
+    expect((await sseRequest(`${url}/app/nothing`)).status).toBe(404);
   });
 
   it('answers malformed JSON on an abi path with its own 400 envelope (no parser ran first)', async () => {
-    const r = await sseRequest(`${running.url}/v1/chat/completions`, { headers: AUTH, body: '{"model": "m", "messages": [' });
+    const r = await sseRequest(`${app().url}/v1/chat/completions`, { headers: AUTH, body: '{"model": "m", "messages": [' });
     expect(r.status).toBe(400);
     expectEnvelope(r.json);
     expect(r.json.error.code).toBe('invalid_json');
   });
 
-  embeddingChecks(() => running);
+  embeddingChecks(app);
 });
 
 describe('embedding in Express: a global express.json() ahead of abi', () => {
-  let fake: FakeOpenAI;
-  let abi: AbiServer;
-  let server: http.Server;
-  let url: string;
-
-  beforeAll(async () => {
-    fake = await startUpstream();
-    ({ abi } = await createEmbeddedAbi(fake));
+  const app = expressApp((abi) => {
     const app = express();
     app.use(express.json());
     app.get('/app/hello', (_req, res) => void res.send('hello from express'));
     app.use(abi.handler); // last: every other path is abi's, its 404 included
-    ({ server, url } = await listen(app, abi));
-  });
-  afterAll(async () => {
-    await stop(server, abi);
-    await fake.close();
+    return app;
   });
 
   it('uses the body the parser already read: SDK stream and non-stream work, validation errors keep the envelope', async () => {
+    const { url, fake } = app();
     expect((await sseRequest(`${url}/app/hello`)).raw).toBe('hello from express');
     const client = new OpenAI({ apiKey: 'test-token-1', baseURL: `${url}/v1`, maxRetries: 0 });
     const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
@@ -110,25 +109,15 @@ describe('embedding in Express: a global express.json() ahead of abi', () => {
 });
 
 describe('embedding in Express: express.raw() ahead of abi', () => {
-  let fake: FakeOpenAI;
-  let abi: AbiServer;
-  let server: http.Server;
-  let url: string;
-
-  beforeAll(async () => {
-    fake = await startUpstream();
-    ({ abi } = await createEmbeddedAbi(fake));
+  const app = expressApp((abi) => {
     const app = express();
     app.use(express.raw({ type: 'application/json' }));
     app.use(abi.handler);
-    ({ server, url } = await listen(app, abi));
-  });
-  afterAll(async () => {
-    await stop(server, abi);
-    await fake.close();
+    return app;
   });
 
   it('parses the bytes the parser left on req.body, with its own limits and errors', async () => {
+    const { url } = app();
     const client = new OpenAI({ apiKey: 'test-token-1', baseURL: `${url}/v1`, maxRetries: 0 });
     const plain = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
     expect(plain.choices[0]!.message.content).toBe('Hello, world!');
