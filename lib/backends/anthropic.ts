@@ -11,6 +11,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher, Pool } from 'undici';
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
+import { Utf8Stream } from './utf8-stream.js';
 import { BackendError, classifyHttpError } from './errors.js';
 import { checkHeaderMap, createUpstreamPool, endpointPath, readBodyText, readHttpBaseUrl, toBackendError } from './http-client.js';
 import type { BackendTypeDefinition } from './registry.js';
@@ -108,10 +109,10 @@ export class AnthropicBackend implements Backend {
   private async *readStream(body: AsyncIterable<unknown>, stripLeading: string, progress: { afterFirstToken: boolean }): AsyncGenerator<BackendEvent> {
     const queue: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (e) => queue.push(e) });
-    const decoder = new TextDecoder();
+    const decoder = new Utf8Stream();
     const state = new StreamState(this.name, stripLeading, this.deps);
     for await (const chunk of body) {
-      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      parser.feed(decoder.write(chunk as Buffer));
       while (queue.length > 0) {
         const events = state.handle(queue.shift()!);
         for (const e of events) {

@@ -6,6 +6,7 @@
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
 import { keySecrets, postAndRead, revealKey, upstreamPool, type BackendDeps, type UpstreamEndpoint } from './anthropic.js';
+import { Utf8Stream } from './utf8-stream.js';
 import { BackendError, classifyHttpError } from './errors.js';
 import { checkHeaderMap, endpointPath, readHttpBaseUrl } from './http-client.js';
 import type { BackendTypeDefinition } from './registry.js';
@@ -134,10 +135,10 @@ export class OllamaBackend implements Backend {
 
 /** Splits a byte stream into UTF-8 lines (LF or CRLF), never splitting a multi-byte character. */
 async function* utf8Lines(body: AsyncIterable<unknown>): AsyncGenerator<string> {
-  const decoder = new TextDecoder('utf-8');
+  const decoder = new Utf8Stream();
   let pending = '';
   for await (const chunk of body) {
-    pending += decoder.decode(chunk as Buffer, { stream: true });
+    pending += decoder.write(chunk as Buffer);
     let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl);
@@ -145,7 +146,7 @@ async function* utf8Lines(body: AsyncIterable<unknown>): AsyncGenerator<string> 
       yield line.endsWith('\r') ? line.slice(0, -1) : line;
     }
   }
-  pending += decoder.decode();
+  pending += decoder.end();
   if (pending) yield pending;
 }
 

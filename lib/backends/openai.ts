@@ -13,6 +13,7 @@ import type { Dispatcher, Pool } from 'undici';
 import type { ConfigReader, SecretLike } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
 import { bodyBatches } from './body-batches.js';
+import { Utf8Stream } from './utf8-stream.js';
 import { BackendError, classifyHttpError, defaultRetryable, scrubSecrets } from './errors.js';
 import { checkHeaderMap, createUpstreamPool, endpointPath, readBodyText, readHttpBaseUrl, toBackendError } from './http-client.js';
 import type { BackendDeps, BackendTypeDefinition } from './registry.js';
@@ -259,7 +260,7 @@ export class OpenAIBackend implements Backend {
 export class OpenAIStreamDecoder {
   private readonly pending: EventSourceMessage[] = [];
   private readonly parser = createParser({ onEvent: (e) => this.pending.push(e) });
-  private readonly text = new TextDecoder();
+  private readonly text = new Utf8Stream();
   private started = false;
   private finished = false;
   private afterFirstToken = false;
@@ -324,7 +325,7 @@ export class OpenAIStreamDecoder {
   push(bytes: Uint8Array): BackendEvent[] {
     if (this.failure) throw this.failure;
     if (this.done) return [];
-    this.parser.feed(this.text.decode(bytes, { stream: true }));
+    this.parser.feed(this.text.write(bytes));
     const out: BackendEvent[] = [];
     const pending = this.pending;
     try {
