@@ -311,11 +311,14 @@ export default async function relayBench(): Promise<void> {
       // Throughput: a fresh abi, warmed (JIT, pools) on both paths, then direct and relayed.
       // Warm-up opens M upstream connections: undici is slow to open many at once (measured: a cold
       // burst of 300 waits ~1 s), and the bench measures the relay, not connection set-up.
+      // Each path is warmed right before it is measured: idle keep-alive connections expire (the
+      // upstream's 5 s keep-alive), so a warm-up followed by another path's run would measure
+      // connection set-up again.
+      await runStreams(directUrl, m, 50, 0);
+      const direct = await runStreams(directUrl, m, n, 0);
       let abi = await startAbi(upstreamUrl, dir, profile === 'throughput');
       let relayUrl = `${abi.url}/v1/chat/completions`;
-      await runStreams(directUrl, m, 50, 0);
       await runStreams(relayUrl, m, 50, 0);
-      const direct = await runStreams(directUrl, m, n, 0);
       const cpuBefore = cpuMs(abi.proc.pid!);
       const relayed = await runStreams(relayUrl, m, n, 0);
       const cpuPerTokenUs = ((cpuMs(abi.proc.pid!) - cpuBefore) * 1000) / relayed.tokens;
@@ -335,10 +338,10 @@ export default async function relayBench(): Promise<void> {
       const latencyTokens = 100;
       const rounds = m < 100 ? 10 : 1;
       const spreadMs = 1000;
+      const directLat = await runStreams(directUrl, m, latencyTokens, 20, rounds, spreadMs);
       abi = await startAbi(upstreamUrl, dir, profile === 'latency');
       relayUrl = `${abi.url}/v1/chat/completions`;
       await runStreams(relayUrl, m, 20, 0);
-      const directLat = await runStreams(directUrl, m, latencyTokens, 20, rounds, spreadMs);
       const relayedLat = await runStreams(relayUrl, m, latencyTokens, 20, rounds, spreadMs);
       const rssMb = peakRssMb(abi.proc.pid!);
       await stopChild(abi.proc);
