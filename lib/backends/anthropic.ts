@@ -7,10 +7,12 @@
  * It also holds what the ollama backend shares with it (postAndRead over http-client.ts, upstreamPool),
  * for want of a shared backend file owned by the same module.
  */
+import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher, Pool } from 'undici';
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
+import { bodyBatches } from './body-batches.js';
 import { Utf8Stream } from './utf8-stream.js';
 import { BackendError, classifyHttpError } from './errors.js';
 import { checkHeaderMap, createUpstreamPool, endpointPath, readBodyText, readHttpBaseUrl, toBackendError } from './http-client.js';
@@ -101,27 +103,43 @@ export class AnthropicBackend implements Backend {
   }
 
   async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
-    const { body, stripLeading } = toAnthropicRequest(request, this.config.defaultMaxTokens ?? 4096);
-    const headers = this.config.apiKey ? { ...this.headers, 'x-api-key': revealKey(this.config.apiKey) } : this.headers;
-    yield* postAndRead(this.upstream, headers, body, signal, (res, progress) => this.readStream(res, stripLeading, progress));
+    for await (const batch of this.streamBatches(request, signal)) yield* batch;
   }
 
-  private async *readStream(body: AsyncIterable<unknown>, stripLeading: string, progress: { afterFirstToken: boolean }): AsyncGenerator<BackendEvent> {
+  /** The events of the upstream's network reads in batches: all that arrived since the last pull. */
+  async *streamBatches(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent[]> {
+    const { body, stripLeading } = toAnthropicRequest(request, this.config.defaultMaxTokens ?? 4096);
+    const headers = this.config.apiKey ? { ...this.headers, 'x-api-key': revealKey(this.config.apiKey) } : this.headers;
+    yield* postAndRead(this.upstream, headers, body, signal, (res, progress) => this.readBatches(res, stripLeading, progress));
+  }
+
+  private async *readBatches(body: Readable, stripLeading: string, progress: { afterFirstToken: boolean }): AsyncGenerator<BackendEvent[]> {
     const queue: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (e) => queue.push(e) });
     const decoder = new Utf8Stream();
     const state = new StreamState(this.name, stripLeading, this.deps);
-    for await (const chunk of body) {
-      parser.feed(decoder.write(chunk as Buffer));
-      while (queue.length > 0) {
-        const events = state.handle(queue.shift()!);
-        for (const e of events) {
-          if (e.type === 'content' || e.type === 'tool_calls') progress.afterFirstToken = true;
-          yield e;
+    // An error event ends the stream after the events before it in the same read are delivered.
+    let failure: { error: unknown } | undefined;
+    const decode = (chunk: Buffer): BackendEvent[] => {
+      const out: BackendEvent[] = [];
+      if (failure || state.finished) return out;
+      parser.feed(decoder.write(chunk));
+      try {
+        while (queue.length > 0 && !state.finished) {
+          for (const e of state.handle(queue.shift()!)) {
+            if (e.type === 'content' || e.type === 'tool_calls') progress.afterFirstToken = true;
+            out.push(e);
+          }
         }
-        if (state.finished) return;
+      } catch (error) {
+        failure = { error };
       }
-    }
+      queue.length = 0;
+      return out;
+    };
+    yield* bodyBatches(body, decode, () => failure !== undefined || state.finished);
+    if (failure) throw failure.error;
+    if (state.finished) return;
     // EOF without a stop reason: a cut stream. executeRoute also treats a missing finish as cut;
     // raising here gives the precise reason.
     throw new BackendError(`backend '${this.name}': stream ended without message_stop`, { kind: 'cut', backend: this.name });
@@ -387,13 +405,13 @@ export interface UpstreamEndpoint {
  * started, marked afterFirstToken once `read` says output went out). The body is destroyed when the
  * consumer leaves early, so nobody pays for tokens that are never read.
  */
-export async function* postAndRead(
+export async function* postAndRead<T>(
   upstream: UpstreamEndpoint,
   headers: Record<string, string>,
   payload: unknown,
   signal: AbortSignal,
-  read: (body: AsyncIterable<unknown>, progress: { afterFirstToken: boolean }) => AsyncGenerator<BackendEvent>,
-): AsyncGenerator<BackendEvent> {
+  read: (body: Dispatcher.ResponseData['body'], progress: { afterFirstToken: boolean }) => AsyncGenerator<T>,
+): AsyncGenerator<T> {
   const progress = { responseStarted: false, afterFirstToken: false };
   let res: Dispatcher.ResponseData | undefined;
   try {
