@@ -78,5 +78,10 @@ export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, s
     body.off('end', onEnd);
     body.off('error', onError);
     body.off('close', onClose);
+    // A body left before its end is still destroyed (by its owner, or by an abort) after this and
+    // then emits 'error'; whatever ended the stream was already reported through this generator.
+    if (!body.readableEnded) body.on('error', ignoreLateError);
   }
 }
+
+function ignoreLateError(): void {}

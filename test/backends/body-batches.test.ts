@@ -64,6 +64,18 @@ describe('bodyBatches', () => {
     expect((await iterator.next()).done).toBe(true);
   });
 
+  it('a body destroyed with an error after the consumer left raises no unhandled error', async () => {
+    const body = new PassThrough();
+    body.write('a,');
+    for await (const b of bodyBatches(body, split)) {
+      expect(b).toEqual(['a']);
+      break;
+    }
+    body.destroy(new Error('aborted after the consumer left'));
+    await delay(5);
+    expect(body.destroyed).toBe(true);
+  });
+
   it('throws the body error', async () => {
     const body = new PassThrough();
     setTimeout(() => body.destroy(new Error('socket reset')), 5);
