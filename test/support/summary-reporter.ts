@@ -1,8 +1,12 @@
 import type { Reporter, TestModule } from 'vitest/node';
 
-/** Prints one plain `N passed, N failed, N skipped` line at the end, for CI log readers that do not parse vitest's table. */
+/**
+ * Prints one plain `Tests: N passed, N failed, N skipped, N unhandled errors` line at the end, for
+ * CI log readers that do not parse vitest's table. Unhandled errors fail the run even when every
+ * test passed, so they are counted here too.
+ */
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
@@ -14,6 +18,6 @@ export default class SummaryReporter implements Reporter {
         else skipped++;
       }
     }
-    console.log(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+    console.log(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped, ${unhandledErrors.length} unhandled errors`);
   }
 }
