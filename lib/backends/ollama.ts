@@ -3,9 +3,11 @@
  * to BackendEvents. Every line is checked for `error` before `message`; a connection that closes
  * without a `done: true` line is a cut stream; counts that Ollama omits are unknown, not zero.
  */
+import type { Readable } from 'node:stream';
 import type { ConfigReader } from '../config/reader.js';
 import type { BackendConfigBase, BackendTimeouts } from '../config/sections/backends.js';
 import { keySecrets, postAndRead, revealKey, upstreamPool, type BackendDeps, type UpstreamEndpoint } from './anthropic.js';
+import { bodyBatches } from './body-batches.js';
 import { Utf8Stream } from './utf8-stream.js';
 import { BackendError, classifyHttpError } from './errors.js';
 import { checkHeaderMap, endpointPath, readHttpBaseUrl } from './http-client.js';
@@ -63,69 +65,107 @@ export class OllamaBackend implements Backend {
   }
 
   async *stream(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent> {
-    const body = toOllamaRequest(request, this.config);
-    const headers = this.config.apiKey ? { ...this.headers, authorization: `Bearer ${revealKey(this.config.apiKey)}` } : this.headers;
-    yield* postAndRead(this.upstream, headers, body, signal, (res, progress) => this.readLines(res, request.model, progress));
+    for await (const batch of this.streamBatches(request, signal)) yield* batch;
   }
 
-  private async *readLines(body: AsyncIterable<unknown>, requestedModel: string, progress: { afterFirstToken: boolean }): AsyncGenerator<BackendEvent> {
-    let started = false;
-    let toolIndex = 0;
-    for await (const raw of utf8Lines(body)) {
-      if (!raw.trim()) continue;
-      let line: any;
+  /** The events of the upstream's network reads in batches: all that arrived since the last pull. */
+  async *streamBatches(request: ChatRequest, signal: AbortSignal): AsyncGenerator<BackendEvent[]> {
+    const body = toOllamaRequest(request, this.config);
+    const headers = this.config.apiKey ? { ...this.headers, authorization: `Bearer ${revealKey(this.config.apiKey)}` } : this.headers;
+    yield* postAndRead(this.upstream, headers, body, signal, (res, progress) => this.readBatches(res, request.model, progress));
+  }
+
+  private async *readBatches(body: Readable, requestedModel: string, progress: { afterFirstToken: boolean }): AsyncGenerator<BackendEvent[]> {
+    const lines = new NdjsonLines();
+    const state = { started: false, toolIndex: 0, done: false };
+    // An error line ends the stream after the events before it in the same read are delivered.
+    let failure: { error: unknown } | undefined;
+    const eventsOf = (text: string, out: BackendEvent[]): void => {
       try {
-        line = JSON.parse(raw);
-      } catch {
-        this.deps.logger?.warn({ backend: this.name, bytes: raw.length }, 'skipped unparseable upstream line');
-        this.deps.onMalformedChunks?.(this.name, 1);
-        continue;
-      }
-      if (typeof line !== 'object' || line === null) continue;
-      if (line.error !== undefined) {
-        const message = typeof line.error === 'string' ? line.error : JSON.stringify(line.error);
-        // A mid-stream error line has no status of its own; read it like an HTTP 500 body.
-        throw classifyHttpError(500, {}, JSON.stringify({ error: message }), { backend: this.name, secrets: this.upstream.secrets() });
-      }
-      if (!started) {
-        started = true;
-        yield { type: 'start', model: typeof line.model === 'string' ? line.model : requestedModel };
-      }
-      const msg = line.message;
-      if (typeof msg?.content === 'string' && msg.content) {
-        progress.afterFirstToken = true;
-        yield { type: 'content', text: msg.content };
-      }
-      if (Array.isArray(msg?.tool_calls) && msg.tool_calls.length) {
-        progress.afterFirstToken = true;
-        // Ollama sends each call whole in one line; OpenAI clients get it as one complete delta per call.
-        yield {
-          type: 'tool_calls',
-          toolCalls: msg.tool_calls.map((c: { id?: string; function?: { name?: string; arguments?: unknown } }) => {
-            const index = toolIndex++;
-            const args = c.function?.arguments;
-            return {
-              index,
-              id: typeof c.id === 'string' ? c.id : `call_${index}`,
-              type: 'function' as const,
-              function: { name: String(c.function?.name ?? ''), arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}) },
-            };
-          }),
-        };
-      }
-      if (line.done === true) {
-        const reason: FinishReason = toolIndex > 0 ? 'tool_calls' : line.done_reason === 'length' ? 'length' : 'stop';
-        yield { type: 'finish', reason };
-        if (typeof line.prompt_eval_count === 'number' && typeof line.eval_count === 'number') {
-          yield {
-            type: 'usage',
-            usage: { prompt_tokens: line.prompt_eval_count, completion_tokens: line.eval_count, total_tokens: line.prompt_eval_count + line.eval_count },
-          };
+        for (const raw of lines.push(text)) {
+          this.lineEvents(raw, requestedModel, state, progress, out);
+          if (state.done) return;
         }
-        return;
+      } catch (error) {
+        failure = { error };
       }
+    };
+    const decode = (chunk: Buffer): BackendEvent[] => {
+      const out: BackendEvent[] = [];
+      if (!failure && !state.done) eventsOf(lines.decode(chunk), out);
+      return out;
+    };
+    yield* bodyBatches(body, decode, () => failure !== undefined || state.done);
+    if (!failure && !state.done) {
+      // At EOF the last line may lack its newline.
+      const out: BackendEvent[] = [];
+      eventsOf(lines.finish(), out);
+      if (out.length > 0) yield out;
     }
-    throw new BackendError(`backend '${this.name}': stream ended without a done line`, { kind: 'cut', backend: this.name });
+    if (failure) throw failure.error;
+    if (!state.done) throw new BackendError(`backend '${this.name}': stream ended without a done line`, { kind: 'cut', backend: this.name });
+  }
+
+  /** The events of one NDJSON line; sets `state.done` on the final line, throws on an error line. */
+  private lineEvents(
+    raw: string,
+    requestedModel: string,
+    state: { started: boolean; toolIndex: number; done: boolean },
+    progress: { afterFirstToken: boolean },
+    out: BackendEvent[],
+  ): void {
+    if (!raw.trim()) return;
+    let line: any;
+    try {
+      line = JSON.parse(raw);
+    } catch {
+      this.deps.logger?.warn({ backend: this.name, bytes: raw.length }, 'skipped unparseable upstream line');
+      this.deps.onMalformedChunks?.(this.name, 1);
+      return;
+    }
+    if (typeof line !== 'object' || line === null) return;
+    if (line.error !== undefined) {
+      const message = typeof line.error === 'string' ? line.error : JSON.stringify(line.error);
+      // A mid-stream error line has no status of its own; read it like an HTTP 500 body.
+      throw classifyHttpError(500, {}, JSON.stringify({ error: message }), { backend: this.name, secrets: this.upstream.secrets() });
+    }
+    if (!state.started) {
+      state.started = true;
+      out.push({ type: 'start', model: typeof line.model === 'string' ? line.model : requestedModel });
+    }
+    const msg = line.message;
+    if (typeof msg?.content === 'string' && msg.content) {
+      progress.afterFirstToken = true;
+      out.push({ type: 'content', text: msg.content });
+    }
+    if (Array.isArray(msg?.tool_calls) && msg.tool_calls.length) {
+      progress.afterFirstToken = true;
+      // Ollama sends each call whole in one line; OpenAI clients get it as one complete delta per call.
+      out.push({
+        type: 'tool_calls',
+        toolCalls: msg.tool_calls.map((c: { id?: string; function?: { name?: string; arguments?: unknown } }) => {
+          const index = state.toolIndex++;
+          const args = c.function?.arguments;
+          return {
+            index,
+            id: typeof c.id === 'string' ? c.id : `call_${index}`,
+            type: 'function' as const,
+            function: { name: String(c.function?.name ?? ''), arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}) },
+          };
+        }),
+      });
+    }
+    if (line.done === true) {
+      const reason: FinishReason = state.toolIndex > 0 ? 'tool_calls' : line.done_reason === 'length' ? 'length' : 'stop';
+      out.push({ type: 'finish', reason });
+      if (typeof line.prompt_eval_count === 'number' && typeof line.eval_count === 'number') {
+        out.push({
+          type: 'usage',
+          usage: { prompt_tokens: line.prompt_eval_count, completion_tokens: line.eval_count, total_tokens: line.prompt_eval_count + line.eval_count },
+        });
+      }
+      state.done = true;
+    }
   }
 
   close(): Promise<void> {
@@ -134,20 +174,34 @@ export class OllamaBackend implements Backend {
 }
 
 /** Splits a byte stream into UTF-8 lines (LF or CRLF), never splitting a multi-byte character. */
-async function* utf8Lines(body: AsyncIterable<unknown>): AsyncGenerator<string> {
-  const decoder = new Utf8Stream();
-  let pending = '';
-  for await (const chunk of body) {
-    pending += decoder.write(chunk as Buffer);
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      yield line.endsWith('\r') ? line.slice(0, -1) : line;
-    }
+class NdjsonLines {
+  private readonly decoder = new Utf8Stream();
+  private pending = '';
+
+  /** The text of one network chunk. */
+  decode(chunk: Buffer): string {
+    return this.decoder.write(chunk);
   }
-  pending += decoder.end();
-  if (pending) yield pending;
+
+  /** The complete lines once `text` is appended; a partial last line waits for more. */
+  push(text: string): string[] {
+    this.pending += text;
+    const out: string[] = [];
+    let nl: number;
+    while ((nl = this.pending.indexOf('\n')) >= 0) {
+      const line = this.pending.slice(0, nl);
+      this.pending = this.pending.slice(nl + 1);
+      out.push(line.endsWith('\r') ? line.slice(0, -1) : line);
+    }
+    return out;
+  }
+
+  /** What is left at the end of the stream, as text for a last `push`. */
+  finish(): string {
+    const rest = this.pending + this.decoder.end();
+    this.pending = '';
+    return rest ? `${rest}\n` : '';
+  }
 }
 
 function textAndImages(content: ChatMessage['content']): { text: string; images: string[] } {

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { OllamaBackend, type OllamaBackendConfig } from '../../lib/backends/ollama.js';
 import { backendSetup, collect, failure, requestFor, signal, text } from '../support/backend-harness.js';
@@ -88,6 +90,32 @@ describe('ollama backend', () => {
     expect(malformed()).toBe(1);
     expect((await failure(backend.stream(req({ model: 'cut' }), signal()))).error.kind).toBe('cut');
     expect((await failure(backend.stream(req({ model: 'nofinish' }), signal()))).error.kind).toBe('cut');
+  });
+
+  it('reads lines split across reads (inside a multi-byte character) and a last line without its newline', async () => {
+    const lines = [
+      '{"model":"llama3.2","message":{"role":"assistant","content":"hé"},"done":false}\n',
+      '{"model":"llama3.2","message":{"role":"assistant","content":"llo"},"done":false}\n',
+      '{"model":"llama3.2","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":2}',
+    ];
+    const bytes = Buffer.from(lines.join(''));
+    const cut = bytes.indexOf(0xc3) + 1; // between the two bytes of "é"
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write(bytes.subarray(0, cut));
+      setTimeout(() => res.end(bytes.subarray(cut)), 10);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const backend = new OllamaBackend('raw', { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, keepAlive: '5m' }, {});
+    try {
+      const events = await collect(backend.stream(req({}), signal()));
+      expect(text(events)).toBe('héllo');
+      expect(events.at(-2)).toEqual({ type: 'finish', reason: 'stop' });
+      expect(events.at(-1)).toEqual({ type: 'usage', usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } });
+    } finally {
+      await backend.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('sends a prefill as a trailing assistant message and streams only the continuation', async () => {
