@@ -9,40 +9,16 @@ import { scrubSecrets } from '../backends/errors.js';
 import { REDACT_PATHS as SECURITY_REDACT_PATHS, scrubbingLogMethod, scrubPatterns } from '../security/secrets.js';
 
 /**
- * Field paths censored in every log line (security's list plus these). pino's `*` matches one level.
- * `token`/`tokens` are censored too (auth tokens), so log token counts as `completion_tokens` etc.
+ * Field paths censored in every log line: security's list (REDACT_PATHS in lib/security/secrets.ts)
+ * plus these. pino's `*` matches one level. `token`/`tokens` are censored too (auth tokens), so log
+ * token counts as `completion_tokens` etc.
  */
 const OWN_REDACT_PATHS: readonly string[] = [
-  'authorization',
-  'apiKey',
-  'api_key',
-  'token',
-  'tokens',
-  'secret',
   'secrets',
-  'password',
-  'masterKey',
-  '["x-api-key"]',
-  'headers.authorization',
-  'headers.cookie',
-  'headers["x-api-key"]',
-  'headers["proxy-authorization"]',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-api-key"]',
-  'req.headers["sec-websocket-protocol"]',
-  '*.authorization',
-  '*.apiKey',
-  '*.api_key',
-  '*.token',
-  '*.tokens',
-  '*.secret',
   '*.secrets',
-  '*.password',
-  '*.masterKey',
+  '["x-api-key"]',
   '*["x-api-key"]',
-  '*.headers.authorization',
-  '*.headers["x-api-key"]',
+  'headers.cookie',
   '*.*.apiKey',
   '*.*.authorization',
 ];
