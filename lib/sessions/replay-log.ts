@@ -1,4 +1,5 @@
 import { detachString } from '../strings.js';
+import type { SessionRecord } from './types.js';
 
 /**
  * ReplayLog: the events of one stream session, addressed by sequence number, bounded in bytes.
@@ -25,12 +26,6 @@ import { detachString } from '../strings.js';
 
 /** Builds the payload of a compact content record (pure: the same text and seq give the same payload). */
 export type ContentRenderer = (text: string, seq: number) => string;
-
-export interface ReplayRecord {
-  /** 0, 1, 2, … in append order. */
-  seq: number;
-  payload: string;
-}
 
 /** Thrown by `read` when records after `afterSeq` were already dropped to stay under capacity. */
 export class ReplayGap extends Error {
@@ -117,10 +112,10 @@ export class ReplayLog {
   }
 
   /** Records with seq > afterSeq, oldest first; a reader that gets them counts as caught up. */
-  read(afterSeq: number): ReplayRecord[] {
+  read(afterSeq: number): SessionRecord[] {
     const from = afterSeq + 1;
     if (from < this.firstSeq) throw new ReplayGap(from, this.firstSeq);
-    const out: ReplayRecord[] = [];
+    const out: SessionRecord[] = [];
     const { records, sizes } = this;
     for (let i = this.start + (from - this.firstSeq), seq = from; i < records.length; i++, seq++) {
       out.push({ seq, payload: sizes[i]! < 0 ? this.renderContent!(records[i]!, seq) : records[i]! });
