@@ -118,27 +118,17 @@ export class AnthropicBackend implements Backend {
     const parser = createParser({ onEvent: (e) => queue.push(e) });
     const decoder = new Utf8Stream();
     const state = new StreamState(this.name, stripLeading, this.deps);
-    // An error event ends the stream after the events before it in the same read are delivered.
-    let failure: { error: unknown } | undefined;
-    const decode = (chunk: Buffer): BackendEvent[] => {
-      const out: BackendEvent[] = [];
-      if (failure || state.finished) return out;
+    // An error event throws from here; the events before it in the same read are delivered first.
+    const decode = (chunk: Buffer, out: BackendEvent[]): void => {
       parser.feed(decoder.write(chunk));
-      try {
-        while (queue.length > 0 && !state.finished) {
-          for (const e of state.handle(queue.shift()!)) {
-            if (e.type === 'content' || e.type === 'tool_calls') progress.afterFirstToken = true;
-            out.push(e);
-          }
+      while (queue.length > 0 && !state.finished) {
+        for (const e of state.handle(queue.shift()!)) {
+          if (e.type === 'content' || e.type === 'tool_calls') progress.afterFirstToken = true;
+          out.push(e);
         }
-      } catch (error) {
-        failure = { error };
       }
-      queue.length = 0;
-      return out;
     };
-    yield* bodyBatches(body, decode, () => failure !== undefined || state.finished);
-    if (failure) throw failure.error;
+    yield* bodyBatches(body, decode, { stopAfter: () => state.finished });
     if (state.finished) return;
     // EOF without a stop reason: a cut stream. executeRoute also treats a missing finish as cut;
     // raising here gives the precise reason.

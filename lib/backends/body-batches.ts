@@ -1,10 +1,17 @@
 import type { Readable } from 'node:stream';
 
 /**
- * Turns one network chunk of a response body into events, in a fresh array the caller may keep; may
- * throw to end the stream with an error.
+ * Decodes one network chunk of a response body, pushing its events onto `out`. It may throw to end
+ * the stream with an error: the events it pushed before throwing are delivered first.
  */
-export type ChunkDecoder<T> = (chunk: Buffer) => T[];
+export type ChunkDecoder<T> = (chunk: Buffer, out: T[]) => void;
+
+export interface BodyBatchesOptions<T> {
+  /** Checked after each chunk: true ends the stream there, though the body may go on (e.g. an in-band error, a final event). */
+  stopAfter?: () => boolean;
+  /** At the body's end (not after `stopAfter`): push what the decoder still holds (e.g. a last line without its newline). */
+  flush?: (out: T[]) => void;
+}
 
 /** Decoded events queued while the consumer is busy; above this the body is paused (TCP backpressure). */
 const MAX_PENDING = 1024;
@@ -16,11 +23,10 @@ const MAX_PENDING = 1024;
  * one async step per pull, and reads that land while the consumer is busy share one batch.
  *
  * The body is paused while MAX_PENDING events wait, so a consumer that stops pulling (a slow client
- * downstream) slows the upstream through TCP instead of buffering. A decoder error is thrown after
- * the events decoded before it; `stopAfter()` true after a chunk ends the stream there (an in-band
- * error the upstream keeps the connection open after). A body error is thrown as it is.
+ * downstream) slows the upstream through TCP instead of buffering. A decoder error (from `decode`
+ * or `flush`) is thrown after every event decoded before it; a body error is thrown as it is.
  */
-export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, stopAfter: () => boolean = () => false): AsyncGenerator<T[]> {
+export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, opts: BodyBatchesOptions<T> = {}): AsyncGenerator<T[]> {
   let pending: T[] = [];
   let failure: { error: unknown } | undefined;
   let ended = false;
@@ -33,10 +39,8 @@ export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, s
   const onData = (chunk: Buffer): void => {
     if (failure || ended) return;
     try {
-      const events = decode(chunk);
-      if (pending.length === 0) pending = events;
-      else for (let i = 0; i < events.length; i++) pending.push(events[i]!);
-      if (stopAfter()) ended = true;
+      decode(chunk, pending);
+      if (opts.stopAfter?.()) ended = true;
     } catch (error) {
       failure = { error };
     }
@@ -44,6 +48,13 @@ export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, s
     notify();
   };
   const onEnd = (): void => {
+    if (!failure && !ended) {
+      try {
+        opts.flush?.(pending);
+      } catch (error) {
+        failure = { error };
+      }
+    }
     ended = true;
     notify();
   };

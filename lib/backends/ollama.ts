@@ -78,31 +78,18 @@ export class OllamaBackend implements Backend {
   private async *readBatches(body: Readable, requestedModel: string, progress: { afterFirstToken: boolean }): AsyncGenerator<BackendEvent[]> {
     const lines = new NdjsonLines();
     const state = { started: false, toolIndex: 0, done: false };
-    // An error line ends the stream after the events before it in the same read are delivered.
-    let failure: { error: unknown } | undefined;
+    // An error line throws from here; the events before it in the same read are delivered first.
     const eventsOf = (text: string, out: BackendEvent[]): void => {
-      try {
-        for (const raw of lines.push(text)) {
-          this.lineEvents(raw, requestedModel, state, progress, out);
-          if (state.done) return;
-        }
-      } catch (error) {
-        failure = { error };
+      for (const raw of lines.push(text)) {
+        this.lineEvents(raw, requestedModel, state, progress, out);
+        if (state.done) return;
       }
     };
-    const decode = (chunk: Buffer): BackendEvent[] => {
-      const out: BackendEvent[] = [];
-      if (!failure && !state.done) eventsOf(lines.decode(chunk), out);
-      return out;
-    };
-    yield* bodyBatches(body, decode, () => failure !== undefined || state.done);
-    if (!failure && !state.done) {
+    yield* bodyBatches(body, (chunk, out) => eventsOf(lines.decode(chunk), out), {
+      stopAfter: () => state.done,
       // At EOF the last line may lack its newline.
-      const out: BackendEvent[] = [];
-      eventsOf(lines.finish(), out);
-      if (out.length > 0) yield out;
-    }
-    if (failure) throw failure.error;
+      flush: (out) => eventsOf(lines.finish(), out),
+    });
     if (!state.done) throw new BackendError(`backend '${this.name}': stream ended without a done line`, { kind: 'cut', backend: this.name });
   }
 

@@ -163,7 +163,10 @@ export class OpenAIBackend implements Backend {
         const decoder = new OpenAIStreamDecoder(this.name, request.model, () => this.secrets());
         try {
           // An in-band error ends the stream at once, even if the upstream keeps the connection open.
-          for await (const events of bodyBatches(res.body, (chunk) => decoder.push(chunk), () => decoder.failed)) {
+          const decode = (chunk: Buffer, out: BackendEvent[]): void => {
+            for (const event of decoder.push(chunk)) out.push(event);
+          };
+          for await (const events of bodyBatches(res.body, decode, { stopAfter: () => decoder.failed })) {
             if (!state.afterFirstToken) state.afterFirstToken = events.some((e) => e.type !== 'finish' && e.type !== 'usage' && e.type !== 'start');
             yield events;
           }
