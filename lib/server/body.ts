@@ -53,7 +53,7 @@ function readBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
     const cleanup = (): void => {
       req.off('data', onData);
       req.off('end', onEnd);
-      req.off('error', onError);
+      req.off('error', incomplete);
       req.off('close', onClose);
     };
     const onData = (chunk: Buffer): void => {
@@ -73,13 +73,12 @@ function readBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
       cleanup();
       reject(badRequest('The request body could not be read completely.', null, 'incomplete_body'));
     };
-    const onError = incomplete;
     const onClose = (): void => {
       if (!req.complete) incomplete();
     };
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('error', onError);
+    req.on('error', incomplete);
     req.on('close', onClose);
   });
 }
