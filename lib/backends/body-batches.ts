@@ -13,8 +13,13 @@ export interface BodyBatchesOptions<T> {
   flush?: (out: T[]) => void;
 }
 
-/** Decoded events queued while the consumer is busy; above this the body is paused (TCP backpressure). */
+/**
+ * While the consumer is busy the body is paused (TCP backpressure) once this many decoded events, or
+ * this many body bytes behind them, wait: the byte bound keeps large events (a 2 KB token, a tool
+ * call) from piling up megabytes for a reader that stopped.
+ */
 const MAX_PENDING = 1024;
+const MAX_PENDING_BYTES = 64 * 1024;
 
 /**
  * Reads a streaming response body by 'data' events and yields the decoded events in batches: all
@@ -22,12 +27,14 @@ const MAX_PENDING = 1024;
  * async iterator: a read and a generator step per network chunk) this costs one emit per chunk and
  * one async step per pull, and reads that land while the consumer is busy share one batch.
  *
- * The body is paused while MAX_PENDING events wait, so a consumer that stops pulling (a slow client
- * downstream) slows the upstream through TCP instead of buffering. A decoder error (from `decode`
+ * The body is paused while MAX_PENDING events (or MAX_PENDING_BYTES of body) wait, so a consumer
+ * that stops pulling (a slow client downstream) slows the upstream through TCP instead of buffering. A decoder error (from `decode`
  * or `flush`) is thrown after every event decoded before it; a body error is thrown as it is.
  */
 export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, opts: BodyBatchesOptions<T> = {}): AsyncGenerator<T[]> {
   let pending: T[] = [];
+  /** Body bytes behind `pending`. */
+  let pendingBytes = 0;
   let failure: { error: unknown } | undefined;
   let ended = false;
   let wake: (() => void) | undefined;
@@ -38,13 +45,14 @@ export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, o
   };
   const onData = (chunk: Buffer): void => {
     if (failure || ended) return;
+    pendingBytes += chunk.length;
     try {
       decode(chunk, pending);
       if (opts.stopAfter?.()) ended = true;
     } catch (error) {
       failure = { error };
     }
-    if (failure || ended || pending.length >= MAX_PENDING) body.pause();
+    if (failure || ended || pending.length >= MAX_PENDING || pendingBytes >= MAX_PENDING_BYTES) body.pause();
     notify();
   };
   const onEnd = (): void => {
@@ -76,6 +84,7 @@ export async function* bodyBatches<T>(body: Readable, decode: ChunkDecoder<T>, o
       if (pending.length > 0) {
         const batch = pending;
         pending = [];
+        pendingBytes = 0;
         if (!failure && !ended && body.isPaused()) body.resume();
         yield batch;
         continue;

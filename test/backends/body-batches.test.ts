@@ -66,6 +66,21 @@ describe('bodyBatches', () => {
     expect((await iterator.next()).done).toBe(true);
   });
 
+  it('pauses the body while 64 KiB of it wait, however few events that is', async () => {
+    const body = new PassThrough();
+    const iterator = bodyBatches(body, split)[Symbol.asyncIterator]();
+    const first = iterator.next();
+    body.write('a,');
+    expect((await first).value).toEqual(['a']);
+    body.write(`${'y'.repeat(70_000)},`); // one large event while nobody pulls
+    await delay(5);
+    expect(body.isPaused()).toBe(true);
+    expect((await iterator.next()).value).toEqual(['y'.repeat(70_000)]);
+    expect(body.isPaused()).toBe(false);
+    body.end();
+    expect((await iterator.next()).done).toBe(true);
+  });
+
   it('a body destroyed with an error after the consumer left raises no unhandled error', async () => {
     const body = new PassThrough();
     body.write('a,');
